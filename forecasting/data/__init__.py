@@ -1,0 +1,1 @@
+"""The SQLite cache: schema, reading, writing, synthetic data and CSV import."""

@@ -1,0 +1,376 @@
+"""Reading and writing the SQLite cache.
+
+Writers build the cache in a temporary file beside the destination and move
+it into place only when complete, so a failed build never leaves a
+half-written cache.  The finished file is in rollback-journal mode (no
+``-wal`` side files) so that it can be shipped as one file.
+
+Readers open the file read-only and immutable (``mode=ro&immutable=1``): many
+worker processes may read it at once, none can write to it, and SQLite skips
+locking altogether.  A reader fetches one region at a time; nothing here
+loads every region's history.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sqlite3
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from forecasting.data import schema
+from forecasting.errors import CacheError, RegionDataError
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def to_epoch_seconds(values) -> np.ndarray:
+    """Convert timestamps (tz-aware, or naive meaning UTC) to int64 epoch seconds."""
+    idx = pd.DatetimeIndex(pd.to_datetime(values))
+    if idx.tz is not None:
+        idx = idx.tz_convert("UTC").tz_localize(None)
+    return idx.as_unit("s").asi8.astype(np.int64)
+
+
+def from_epoch_seconds(values) -> pd.DatetimeIndex:
+    """Convert epoch seconds to a UTC ``DatetimeIndex``."""
+    return pd.DatetimeIndex(pd.to_datetime(np.asarray(values, dtype=np.int64), unit="s", utc=True))
+
+
+def freq_seconds(freq: str) -> int:
+    """Length of one slot in seconds."""
+    return int(pd.Timedelta(pd.tseries.frequencies.to_offset(freq)).total_seconds())
+
+
+# --------------------------------------------------------------------------- writing
+
+
+class CacheWriter:
+    """Build a cache file atomically.
+
+    Use as a context manager; the file appears at ``path`` only if the block
+    exits without an exception.
+
+    Parameters
+    ----------
+    path : path-like
+        Destination of the cache.  Replaced atomically if it exists.
+    freq : str
+        Slot length, one of :data:`forecasting.data.schema.FREQUENCIES`.
+    source : dict, optional
+        Provenance recorded in the ``meta`` table (generator, seed, files...).
+    """
+
+    def __init__(self, path, freq: str, source: dict | None = None):
+        self.path = Path(path)
+        self.freq = freq
+        self.source = dict(source or {})
+        self._tmp: Path | None = None
+        self._engine: sa.Engine | None = None
+
+    def __enter__(self) -> "CacheWriter":
+        if self.freq not in schema.FREQUENCIES:
+            raise CacheError(f"unsupported slot frequency {self.freq!r}; use one of {', '.join(schema.FREQUENCIES)}")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        self._tmp.unlink(missing_ok=True)
+        self._engine = sa.create_engine(f"sqlite+pysqlite:///{self._tmp}")
+        schema.metadata.create_all(self._engine)
+        self._write_meta()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        engine, tmp = self._engine, self._tmp
+        self._engine = None
+        try:
+            if exc_type is None:
+                with engine.begin() as conn:
+                    conn.exec_driver_sql("ANALYZE")
+                with engine.connect() as conn:
+                    # Rollback-journal mode: one self-contained file to ship.
+                    conn.exec_driver_sql("PRAGMA journal_mode=DELETE")
+                engine.dispose()
+                _fsync(tmp)
+                os.replace(tmp, self.path)
+                _fsync(self.path.parent)
+        finally:
+            engine.dispose()
+            if tmp is not None and tmp.exists():
+                tmp.unlink()
+
+    def _write_meta(self) -> None:
+        rows = [
+            {"key": "schema_version", "value": str(schema.SCHEMA_VERSION)},
+            {"key": "freq", "value": self.freq},
+            {"key": "created_at", "value": pd.Timestamp.now(tz="UTC").isoformat()},
+            {"key": "source", "value": json.dumps(self.source, sort_keys=True, default=str)},
+        ]
+        self._insert(schema.meta, rows)
+
+    def _insert(self, table: sa.Table, rows) -> None:
+        if isinstance(rows, pd.DataFrame):
+            if rows.empty:
+                return
+            rows = _records(rows)
+        if not rows:
+            return
+        with self._engine.begin() as conn:
+            conn.execute(table.insert(), rows)
+
+    def add_regions(self, frame: pd.DataFrame) -> None:
+        """Columns ``region, name, timezone``."""
+        self._insert(schema.regions, frame[["region", "name", "timezone"]])
+
+    def add_orders(self, frame: pd.DataFrame) -> None:
+        """Columns ``region, ts`` (epoch seconds, UTC) and ``orders`` (NaN allowed)."""
+        self._insert(schema.orders, frame[["region", "ts", "orders"]])
+
+    def add_exogenous(self, frame: pd.DataFrame) -> None:
+        """Long format: columns ``region, name, ts, value``."""
+        self._insert(schema.exogenous, frame[["region", "name", "ts", "value"]])
+
+    def add_events(self, frame: pd.DataFrame) -> None:
+        """Columns ``region`` (None for everywhere), ``start_ts, end_ts, kind, name``."""
+        self._insert(schema.events, frame[["region", "start_ts", "end_ts", "kind", "name"]])
+
+    def add_promotions(self, frame: pd.DataFrame) -> None:
+        """Columns ``region, start_ts, end_ts, name``."""
+        self._insert(schema.promotions, frame[["region", "start_ts", "end_ts", "name"]])
+
+    def add_holidays(self, frame: pd.DataFrame) -> None:
+        """Columns ``date`` (YYYY-MM-DD local date), ``name, region`` (None for everywhere)."""
+        self._insert(schema.holidays, frame[["date", "name", "region"]])
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    # Plain Python scalars (and None for missing values) for the DB-API driver.
+    out = frame.astype(object).where(frame.notna(), None)
+    cols = list(out.columns)
+    return [dict(zip(cols, row)) for row in out.itertuples(index=False, name=None)]
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class RegionData:
+    """Everything the cache knows about one region.
+
+    Attributes
+    ----------
+    region, name, timezone : str
+        Identity of the region; ``timezone`` is an IANA name.
+    freq : str
+        Slot length (pandas frequency string).
+    orders : pandas.Series
+        Orders per slot on a complete UTC index from the first to the last
+        slot; NaN where the count is unknown (gaps).
+    exogenous : pandas.DataFrame
+        Wide frame of numeric regressors (one column per variable) on UTC
+        slots, possibly extending past the last order (forecasts, schedules).
+    events, promotions : pandas.DataFrame
+        ``start``/``end`` UTC timestamps (end exclusive) plus ``kind``/``name``.
+    holidays : pandas.DataFrame
+        ``date`` (local calendar date, ``datetime64``) and ``name``.
+    """
+
+    region: str
+    name: str
+    timezone: str
+    freq: str
+    orders: pd.Series
+    exogenous: pd.DataFrame = field(repr=False)
+    events: pd.DataFrame = field(repr=False)
+    promotions: pd.DataFrame = field(repr=False)
+    holidays: pd.DataFrame = field(repr=False)
+
+
+class CacheReader:
+    """Read-only access to a cache file.
+
+    Use :func:`open_cache` rather than the constructor: it validates the file
+    and reuses one reader per file and process.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        uri = f"file:{urllib.parse.quote(str(path))}?mode=ro&immutable=1"
+        self._engine = sa.create_engine(
+            "sqlite+pysqlite://",
+            creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False),
+            poolclass=sa.pool.StaticPool,
+        )
+        try:
+            with self._engine.connect() as conn:
+                meta = dict(conn.execute(sa.select(schema.meta.c.key, schema.meta.c.value)).all())
+        except sa.exc.DatabaseError as exc:
+            raise CacheError(f"not a forecasting cache ({_first_line(exc)})", path=str(path)) from None
+        version = meta.get("schema_version")
+        if version != str(schema.SCHEMA_VERSION):
+            raise CacheError(
+                f"cache schema version {version} is not the supported version {schema.SCHEMA_VERSION}; "
+                "rebuild it with 'forecasting cache build' or 'forecasting cache import'",
+                path=str(path),
+            )
+        self.meta = meta
+        self.freq: str = meta["freq"]
+        self.source: dict = json.loads(meta.get("source", "{}"))
+
+    def regions(self) -> list[str]:
+        """Region ids, sorted."""
+        with self._engine.connect() as conn:
+            return list(conn.execute(sa.select(schema.regions.c.region).order_by(schema.regions.c.region)).scalars())
+
+    def region_summaries(self) -> pd.DataFrame:
+        """Per region: ``name, timezone, first_ts, last_ts, n_slots`` (one SQL aggregate, no histories)."""
+        o, r = schema.orders, schema.regions
+        q = (
+            sa.select(
+                r.c.region,
+                r.c.name,
+                r.c.timezone,
+                sa.func.min(o.c.ts).label("first_ts"),
+                sa.func.max(o.c.ts).label("last_ts"),
+                sa.func.count(o.c.ts).label("n_slots"),
+            )
+            .select_from(r.outerjoin(o, o.c.region == r.c.region))
+            .group_by(r.c.region)
+            .order_by(r.c.region)
+        )
+        with self._engine.connect() as conn:
+            return pd.DataFrame(conn.execute(q).all(), columns=["region", "name", "timezone", "first_ts", "last_ts", "n_slots"])
+
+    def last_timestamp(self) -> pd.Timestamp | None:
+        """The latest order slot over all regions (UTC)."""
+        with self._engine.connect() as conn:
+            ts = conn.execute(sa.select(sa.func.max(schema.orders.c.ts))).scalar()
+        return None if ts is None else from_epoch_seconds([ts])[0]
+
+    def load_region(self, region: str) -> RegionData:
+        """Load one region's history and exogenous data.
+
+        Raises
+        ------
+        RegionDataError
+            If the region is not in the cache.
+        """
+        with self._engine.connect() as conn:
+            row = conn.execute(sa.select(schema.regions).where(schema.regions.c.region == region)).first()
+            if row is None:
+                raise RegionDataError(region, f"not in the cache {self.path}")
+            orders = conn.execute(
+                sa.select(schema.orders.c.ts, schema.orders.c.orders)
+                .where(schema.orders.c.region == region)
+                .order_by(schema.orders.c.ts)
+            ).all()
+            exog = conn.execute(
+                sa.select(schema.exogenous.c.name, schema.exogenous.c.ts, schema.exogenous.c.value).where(
+                    schema.exogenous.c.region == region
+                )
+            ).all()
+            events = _intervals(conn, schema.events, region, ["kind", "name"])
+            promos = _intervals(conn, schema.promotions, region, ["name"])
+            hol = conn.execute(
+                sa.select(schema.holidays.c.date, schema.holidays.c.name).where(
+                    sa.or_(schema.holidays.c.region == region, schema.holidays.c.region.is_(None))
+                )
+            ).all()
+        step = freq_seconds(self.freq)
+        if orders:
+            ts = np.fromiter((t for t, _ in orders), dtype=np.int64, count=len(orders))
+            vals = np.array([np.nan if v is None else v for _, v in orders], dtype=float)
+            full = np.arange(ts[0], ts[-1] + step, step, dtype=np.int64)
+            series = pd.Series(np.nan, index=from_epoch_seconds(full), dtype=float)
+            series.iloc[((ts - ts[0]) // step).astype(np.int64)] = vals
+        else:
+            series = pd.Series(dtype=float, index=pd.DatetimeIndex([], tz="UTC"))
+        series.index.freq = self.freq
+        series.name = "orders"
+        if exog:
+            long = pd.DataFrame(exog, columns=["name", "ts", "value"])
+            wide = long.pivot(index="ts", columns="name", values="value").sort_index()
+            wide.index = from_epoch_seconds(wide.index)
+            wide.columns.name = None
+            wide = wide.astype(float)
+        else:
+            wide = pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC"))
+        holidays = pd.DataFrame(hol, columns=["date", "name"])
+        holidays["date"] = pd.to_datetime(holidays["date"]) if len(holidays) else pd.Series(dtype="datetime64[ns]")
+        return RegionData(
+            region=row.region,
+            name=row.name,
+            timezone=row.timezone,
+            freq=self.freq,
+            orders=series,
+            exogenous=wide,
+            events=events,
+            promotions=promos,
+            holidays=holidays,
+        )
+
+
+def _intervals(conn, table: sa.Table, region: str, extra: list[str]) -> pd.DataFrame:
+    cols = [table.c.start_ts, table.c.end_ts] + [table.c[c] for c in extra]
+    rows = conn.execute(
+        sa.select(*cols).where(sa.or_(table.c.region == region, table.c.region.is_(None))).order_by(table.c.start_ts)
+    ).all()
+    frame = pd.DataFrame(rows, columns=["start_ts", "end_ts", *extra])
+    frame.insert(0, "start", from_epoch_seconds(frame.pop("start_ts")))
+    frame.insert(1, "end", from_epoch_seconds(frame.pop("end_ts")))
+    return frame
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(getattr(exc, "orig", exc)).splitlines()[0]
+
+
+def open_cache(path) -> CacheReader:
+    """Open a cache read-only, validating that it is one.
+
+    One reader is kept per file and process (keyed on path, size and
+    modification time), so every task on a worker reuses the connection.
+
+    Raises
+    ------
+    CacheError
+        If the file is missing, not SQLite, truncated, or of another schema.
+    """
+    p = Path(path).expanduser().resolve()
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise CacheError("cache file does not exist", path=str(path)) from None
+    if not p.is_file():
+        raise CacheError("cache path is not a file", path=str(path))
+    with open(p, "rb") as fh:
+        if fh.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
+            raise CacheError("not an SQLite file", path=str(path))
+    return _open_cached(p, st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _open_cached(path: Path, size: int, mtime_ns: int) -> CacheReader:
+    reader = CacheReader(path)
+    try:
+        # Touch the tables a job reads, so truncation shows here, not mid-run.
+        with reader._engine.connect() as conn:
+            conn.exec_driver_sql("SELECT count(*) FROM regions").scalar()
+            conn.exec_driver_sql("PRAGMA quick_check").scalar()
+    except sa.exc.DatabaseError as exc:
+        raise CacheError(f"cache file is damaged ({_first_line(exc)})", path=str(path)) from None
+    return reader

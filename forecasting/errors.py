@@ -1,0 +1,103 @@
+"""The project's exception hierarchy and the CLI exit codes that go with it.
+
+Every error a user can cause (bad input, bad config, a cluster that cannot be
+reached) derives from :class:`ForecastingError` and carries an ``exit_code``;
+the CLI prints its message on one line and exits with that code.  Anything
+else reaching the CLI is a bug and is printed with its traceback.
+
+Per-region failures (:class:`RegionError` and its subclasses) never reach the
+CLI: the driver records them per region and carries on.
+"""
+
+from __future__ import annotations
+
+# Stable exit codes of the ``forecasting`` command.  Documented in the README;
+# cron jobs and schedulers branch on them, so never renumber.
+EXIT_OK = 0
+EXIT_SOME_FAILED = 1
+EXIT_USAGE = 2
+EXIT_TOO_MANY_FAILED = 3
+EXIT_CLUSTER = 4
+EXIT_BUG = 70
+EXIT_INTERRUPTED = 130
+
+
+class ForecastingError(Exception):
+    """Base class of every error this project raises on purpose."""
+
+    exit_code = EXIT_USAGE
+
+
+class UsageError(ForecastingError):
+    """A command line or configuration value that cannot work."""
+
+
+class ConfigError(UsageError):
+    """A configuration file or mapping that fails validation."""
+
+
+class InputError(ForecastingError):
+    """Input data (CSV files, a cache file) that cannot be used.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, in one line.
+    path : str, optional
+        The offending file.
+    line : int, optional
+        1-based line number in ``path`` (the header is line 1).
+    """
+
+    def __init__(self, message: str, path: str | None = None, line: int | None = None):
+        self.path = path
+        self.line = line
+        self.problem = message
+        where = ""
+        if path is not None:
+            where = f"{path}:{line}: " if line is not None else f"{path}: "
+        super().__init__(f"{where}{message}")
+
+
+class CacheError(InputError):
+    """A cache file that is missing, unreadable, or of the wrong schema."""
+
+
+class ClusterError(ForecastingError):
+    """A cluster that cannot be started, reached or kept alive."""
+
+    exit_code = EXIT_CLUSTER
+
+
+class RunLockedError(UsageError):
+    """Another run for the same run date holds the results-store lock."""
+
+
+class RegionError(ForecastingError):
+    """A region that cannot be forecast.  Recorded per region, never fatal.
+
+    Parameters
+    ----------
+    region : str
+        The region concerned.
+    message : str
+        Why it cannot be forecast.
+    """
+
+    def __init__(self, region: str, message: str):
+        self.region = region
+        self.reason = message
+        super().__init__(f"region {region!r}: {message}")
+
+    def __reduce__(self):
+        # Exceptions travel back from Dask workers by pickle; the default
+        # reduce would call __init__ with the formatted message only.
+        return (type(self), (self.region, self.reason))
+
+
+class RegionDataError(RegionError):
+    """The region's history is too short, empty, all zeros or mostly missing."""
+
+
+class ModelError(RegionError):
+    """A model failed to fit or predict on a region's data."""
