@@ -1,0 +1,108 @@
+"""The one interface every forecasting model implements.
+
+Models follow scikit-learn's conventions: ``__init__`` only stores its
+keyword arguments (no validation, no logic), fitted state ends in ``_``,
+``fit`` returns ``self``.
+
+Data contract
+-------------
+``y``
+    Orders per slot, a float ``Series`` on a complete UTC ``DatetimeIndex``
+    with ``freq`` set; NaN marks unknown slots (gaps).
+``X`` / ``X_future``
+    Features from :func:`forecasting.features.build_features` on the same
+    index as ``y`` / on the slots to forecast.  Column prefixes say what a
+    column is (``cal_``, ``fourier_``, ``hol_``, ``evt_``, ``promo_``,
+    ``wx_``, ``x_``, ``moon_``); a model picks what it needs.
+``horizon``
+    Number of slots the model will be asked to forecast after the end of
+    ``y``; direct models (GBM) use it to choose lags that are known at
+    forecast time.
+
+``predict`` returns a frame on ``X_future.index`` with columns ``yhat``
+(point forecast) and one column per quantile in :data:`QUANTILES`
+(``q10``, ``q50``, ``q90``); every value finite and non-negative, quantile
+columns non-decreasing.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+#: Quantile levels every model forecasts, and their column names.
+QUANTILES: tuple[float, ...] = (0.1, 0.5, 0.9)
+QUANTILE_COLUMNS: tuple[str, ...] = tuple(f"q{round(q * 100)}" for q in QUANTILES)
+FORECAST_COLUMNS: tuple[str, ...] = ("yhat", *QUANTILE_COLUMNS)
+
+
+class Forecaster:
+    """Base class of the model registry.
+
+    Subclasses set :attr:`name` and implement :meth:`fit` and
+    :meth:`predict`.
+    """
+
+    #: Registry name, used in configs and in outputs.
+    name: ClassVar[str] = ""
+
+    def __init__(self, **params):
+        for key, value in params.items():
+            setattr(self, key, value)
+
+    @classmethod
+    def param_names(cls) -> list[str]:
+        """Names of the keyword arguments of ``__init__``."""
+        sig = inspect.signature(cls.__init__)
+        return [p.name for p in sig.parameters.values() if p.name != "self" and p.kind == p.KEYWORD_ONLY]
+
+    def get_params(self) -> dict:
+        """The constructor arguments, as given."""
+        return {k: getattr(self, k) for k in self.param_names()}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def fit(self, y: pd.Series, X: pd.DataFrame, horizon: int) -> "Forecaster":
+        raise NotImplementedError
+
+    def predict(self, X_future: pd.DataFrame) -> pd.DataFrame:
+        raise NotImplementedError
+
+
+def slots_per_day(index: pd.DatetimeIndex) -> int:
+    """Number of slots in a day for the index's frequency."""
+    step = pd.Timedelta(pd.tseries.frequencies.to_offset(index.freq))
+    return int(pd.Timedelta("1D") / step)
+
+
+def finalize_forecast(index: pd.DatetimeIndex, point, quantiles: dict[float, np.ndarray]) -> pd.DataFrame:
+    """Assemble a forecast frame: clip at zero, sort quantiles, check finiteness.
+
+    Parameters
+    ----------
+    index : DatetimeIndex
+        Slots forecast.
+    point : array-like
+        Point forecast.
+    quantiles : dict
+        Quantile level -> array, for every level in :data:`QUANTILES`.
+
+    Raises
+    ------
+    ValueError
+        If any value is not finite.
+    """
+    cols = {"yhat": np.asarray(point, dtype=float)}
+    qs = np.column_stack([np.asarray(quantiles[q], dtype=float) for q in QUANTILES])
+    qs = np.sort(qs, axis=1)  # quantile crossing is an artefact of separate fits
+    for j, name in enumerate(QUANTILE_COLUMNS):
+        cols[name] = qs[:, j]
+    frame = pd.DataFrame(cols, index=index).clip(lower=0.0)
+    if not np.isfinite(frame.to_numpy()).all():
+        raise ValueError("forecast contains NaN or infinite values")
+    return frame
