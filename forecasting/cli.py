@@ -1,0 +1,161 @@
+"""The ``forecasting`` command.
+
+Exit codes (stable; cron and schedulers branch on them):
+
+==  ===========================================================
+0   success: every region forecast
+1   some regions failed, no more than ``--max-failed-fraction``
+2   usage or input error (bad option, bad CSV, bad cache, bad config)
+3   too many regions failed
+4   the cluster could not be started or reached
+70  a bug: the traceback is printed, please report it
+130 interrupted (Ctrl-C)
+==  ===========================================================
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from pathlib import Path
+
+from forecasting import errors
+from forecasting.errors import ForecastingError, UsageError
+
+log = logging.getLogger("forecasting")
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's own usage errors: one line, exit 2
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="forecasting", description="Per-region order-volume forecasts.")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="logging level (default INFO)")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    cache = sub.add_parser("cache", help="build the SQLite cache")
+    cache_sub = cache.add_subparsers(dest="cache_command", required=True, parser_class=_Parser)
+    build = cache_sub.add_parser("build", help="generate a synthetic cache")
+    build.add_argument("--synthetic", action="store_true", required=True, help="generate synthetic data (the only source for now)")
+    build.add_argument("--regions", type=int, default=20, help="number of regions (default 20)")
+    build.add_argument("--days", type=int, default=365, help="days of history (default 365)")
+    build.add_argument("--freq", default="h", help="slot length: 15min, 30min or h (default h)")
+    build.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    build.add_argument("--start", default="2024-01-01", help="first day of history (default 2024-01-01)")
+    build.add_argument("--out", required=True, type=Path, help="cache file to write")
+    build.set_defaults(func=cmd_cache_build)
+
+    imp = cache_sub.add_parser("import", help="import orders (and features, events) from CSV files")
+    imp.add_argument("--orders", required=True, type=Path, help="CSV with columns region,timestamp,orders")
+    imp.add_argument("--features", type=Path, help="CSV with columns region,timestamp,<numeric columns>")
+    imp.add_argument("--events", type=Path, help="CSV with columns region,start,end,kind[,name]")
+    imp.add_argument("--freq", help="slot length (default: inferred)")
+    imp.add_argument("--timezone", default="UTC", help="time zone of naive timestamps and of the regions (default UTC)")
+    imp.add_argument("--out", required=True, type=Path, help="cache file to write")
+    imp.set_defaults(func=cmd_cache_import)
+
+    run = sub.add_parser("run", help="forecast every region (the nightly job)")
+    run.add_argument("--cache", required=True, type=Path, help="the SQLite cache")
+    run.add_argument("--out", required=True, type=Path, help="output folder (results store and run exports)")
+    run.add_argument("--cluster", default="local", help="serial, local (default) or a scheduler address tcp://host:port")
+    run.add_argument("--workers", type=int, help="worker processes of a local cluster (default: one per core)")
+    run.add_argument("--regions", help="comma-separated region ids (default: all)")
+    run.add_argument("--horizon", help="how far ahead, e.g. 28D (default from config: 28D)")
+    run.add_argument("--run-date", help="YYYY-MM-DD (default: the day after the cache's latest data)")
+    run.add_argument("--models", help="comma-separated candidate models (default from config)")
+    run.add_argument("--config", type=Path, help="YAML config with a 'forecasting:' section")
+    run.add_argument("--store", help="SQLAlchemy URL of the results store (default OUT/results.sqlite)")
+    run.add_argument("--max-failed-fraction", type=float, help="above this fraction of failed regions exit 3 (default 0.1)")
+    run.set_defaults(func=cmd_run)
+    return parser
+
+
+def cmd_cache_build(args) -> int:
+    from forecasting.data.synthetic import SyntheticSpec, build_synthetic_cache
+
+    spec = SyntheticSpec(regions=args.regions, days=args.days, freq=args.freq, seed=args.seed, start=args.start)
+    build_synthetic_cache(spec, args.out)
+    print(f"wrote {args.out}: {spec.regions} synthetic regions, {spec.days} days of {spec.freq} slots, seed {spec.seed}")
+    return errors.EXIT_OK
+
+
+def cmd_cache_import(args) -> int:
+    from forecasting.data.importer import import_csv
+
+    report = import_csv(args.orders, args.out, features=args.features, events=args.events, freq=args.freq, timezone=args.timezone)
+    print(report.summary())
+    return errors.EXIT_OK
+
+
+def cmd_run(args) -> int:
+    from deploy.clusters import open_executor
+    from forecasting.config import load_config
+    from forecasting.driver import run_nightly
+    from forecasting.execution import serial_requested
+    config = load_config(args.config).with_overrides(
+        horizon=args.horizon, models=args.models, max_failed_fraction=args.max_failed_fraction
+    )
+    cluster = "serial" if serial_requested() else args.cluster
+    regions = [r.strip() for r in args.regions.split(",") if r.strip()] if args.regions else None
+    with open_executor(cluster, workers=args.workers, retries=config.retries) as executor:
+        summary = run_nightly(
+            args.cache,
+            args.out,
+            executor,
+            config,
+            regions=regions,
+            run_date=args.run_date,
+            store=args.store,
+            cluster=cluster,
+            show_progress=True,
+        )
+    print(format_summary(summary))
+    return {"succeeded": errors.EXIT_OK, "partial": errors.EXIT_SOME_FAILED}.get(summary.status, errors.EXIT_TOO_MANY_FAILED)
+
+
+def format_summary(summary) -> str:
+    """The one-screen summary printed at the end of a run."""
+    lines = [
+        "",
+        f"run {summary.run_id}  (run date {summary.run_date})  {summary.status.upper()}",
+        f"  regions: {summary.n_regions}   ok: {summary.n_ok}   failed: {summary.n_failed}   wall time: {summary.wall_seconds:.1f}s",
+        f"  forecasts: {summary.folder / 'forecasts.csv'}",
+        f"  failures:  {summary.folder / 'failures.csv'}",
+        f"  run info:  {summary.folder / 'run.json'}",
+        f"  store:     {summary.store}",
+    ]
+    if summary.failures:
+        lines.append("  failed regions:")
+        for f in summary.failures[:10]:
+            lines.append(f"    {f.region}: {f.error_type}: {f.message[:100]}")
+        if len(summary.failures) > 10:
+            lines.append(f"    ... and {len(summary.failures) - 10} more (see failures.csv)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``forecasting`` console script."""
+    try:
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(level=args.log_level, format=LOG_FORMAT, stream=sys.stderr)
+        return args.func(args)
+    except ForecastingError as exc:
+        print(f"forecasting: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("forecasting: interrupted", file=sys.stderr)
+        return errors.EXIT_INTERRUPTED
+    except Exception:  # noqa: BLE001 - a bug: show everything
+        traceback.print_exc()
+        print("forecasting: internal error (a bug): please report it with the traceback above", file=sys.stderr)
+        return errors.EXIT_BUG
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Executors: run a job function over tasks and yield outcomes as they finish.
+
+Two implementations share one small interface, ``run(fn, tasks)``:
+
+* :class:`SerialExecutor` calls the function in this process, in order, with
+  no Dask at all (``FORECASTING_SERIAL=1``): step into a job with pdb.
+* :class:`DaskExecutor` submits one future per task to a
+  ``distributed.Client`` under the task's deterministic key and yields
+  outcomes with ``as_completed``.
+
+Both give every exception the same treatment: a transient error raised by
+the job is retried ``retries`` times; what still fails (after the retries,
+or a worker dying under the task: ``KilledWorker``) becomes a
+:class:`~forecasting.jobs.RegionFailure` with the remote traceback, so one
+bad region never sinks the run.  Where a cluster comes from (local, an
+address, YARN) is not this module's business: see ``deploy.clusters``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import traceback
+from typing import Callable, Iterable, Iterator, Protocol
+
+from forecasting.jobs import RegionFailure, RegionTask, TRANSIENT_ERRORS
+
+log = logging.getLogger(__name__)
+
+SERIAL_ENV = "FORECASTING_SERIAL"
+
+
+def serial_requested() -> bool:
+    """True when ``FORECASTING_SERIAL`` is set to a true value."""
+    return os.environ.get(SERIAL_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+class Executor(Protocol):
+    """What the driver needs of a runner."""
+
+    name: str
+    dashboard_link: str | None
+
+    def run(self, fn: Callable, tasks: Iterable[RegionTask]) -> Iterator:
+        """Yield one outcome per task, in completion order."""
+
+
+class SerialExecutor:
+    """Run every task in this process, one after the other.
+
+    Parameters
+    ----------
+    retries : int
+        Extra attempts after a transient error.
+    """
+
+    name = "serial"
+    dashboard_link = None
+
+    def __init__(self, retries: int = 2):
+        self.retries = retries
+
+    def run(self, fn: Callable, tasks: Iterable[RegionTask]) -> Iterator:
+        for task in tasks:
+            start = time.perf_counter()
+            for attempt in range(self.retries + 1):
+                try:
+                    yield fn(task)
+                    break
+                except TRANSIENT_ERRORS as exc:
+                    if attempt < self.retries:
+                        log.warning("region %s: attempt %d failed (%s), retrying", task.region, attempt + 1, exc)
+                        continue
+                    yield RegionFailure.from_exception(task, exc, worker="serial", duration=time.perf_counter() - start)
+
+
+class DaskExecutor:
+    """Run tasks on a Dask cluster through a connected ``distributed.Client``.
+
+    Parameters
+    ----------
+    client : distributed.Client
+        A connected client; this object does not own it.
+    retries : int
+        Dask ``retries=``: extra attempts after the task raised (the job only
+        raises transient errors).  Worker deaths are counted separately by
+        the scheduler (``distributed.scheduler.allowed-failures``).
+    """
+
+    name = "dask"
+
+    def __init__(self, client, retries: int = 2):
+        self.client = client
+        self.retries = retries
+
+    @property
+    def dashboard_link(self) -> str | None:
+        try:
+            return self.client.dashboard_link
+        except Exception:  # noqa: BLE001 - no dashboard (bokeh missing) is not an error
+            return None
+
+    def run(self, fn: Callable, tasks: Iterable[RegionTask]) -> Iterator:
+        from distributed import as_completed
+
+        tasks = list(tasks)
+        by_key = {t.key: t for t in tasks}
+        futures = [self.client.submit(fn, t, key=t.key, retries=self.retries) for t in tasks]
+        try:
+            for future in as_completed(futures):
+                task = by_key[future.key]
+                if future.status == "finished":
+                    yield future.result()
+                else:
+                    exc = future.exception()
+                    tb = future.traceback()
+                    text = "".join(traceback.format_exception(type(exc), exc, tb))
+                    yield RegionFailure.from_exception(task, exc, tb=text)
+                future.release()
+        finally:
+            # On an early exit (Ctrl-C, a store error) nothing should keep
+            # computing on the cluster on our behalf.
+            pending = [f for f in futures if not f.done()]
+            if pending:
+                self.client.cancel(pending)

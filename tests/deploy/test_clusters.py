@@ -1,0 +1,52 @@
+"""Cluster targets: serial, local, an existing scheduler address."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from distributed import LocalCluster
+
+from deploy.clusters import open_executor, parse_target
+from forecasting.errors import ClusterError, UsageError
+
+
+def _pid_job(task):
+    import os
+
+    return os.getpid()
+
+
+def test_targets_are_validated():
+    assert parse_target("serial") == "serial"
+    assert parse_target("local") == "local"
+    assert parse_target("tcp://10.0.0.1:8786") == "address"
+    with pytest.raises(UsageError, match="--cluster must be one of"):
+        parse_target("lokal")
+    with pytest.raises(UsageError, match="--workers"):
+        with open_executor("local", workers=0):
+            pass
+
+
+def test_existing_scheduler_address(tmp_path):
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0") as cluster:
+        with open_executor(cluster.scheduler_address) as executor:
+            assert executor.client.scheduler.address == cluster.scheduler_address
+        # Closing our client leaves a cluster we did not start running.
+        assert cluster.scheduler.status.name == "running"
+
+
+def test_unreachable_scheduler_is_a_cluster_error():
+    start = time.monotonic()
+    with pytest.raises(ClusterError, match="cannot reach the Dask scheduler"):
+        with open_executor("tcp://127.0.0.1:1", connect_timeout=2):
+            pass
+    assert time.monotonic() - start < 30
+
+
+def test_local_cluster_is_closed_on_an_exception():
+    with pytest.raises(RuntimeError):
+        with open_executor("local", workers=1) as executor:
+            cluster = executor.client.cluster
+            raise RuntimeError("boom")
+    assert cluster.status.name == "closed"

@@ -1,0 +1,79 @@
+"""The command line: one-line errors, stable exit codes, the whole flow."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from forecasting import errors
+from forecasting.cli import main
+
+
+def _one_line_error(capsys):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("forecasting: error:")
+    return err[0]
+
+
+def test_usage_errors_exit_2_with_one_line(capsys, tmp_path):
+    assert main(["run", "--out", str(tmp_path)]) == errors.EXIT_USAGE
+    assert "--cache" in _one_line_error(capsys)
+    assert main(["frobnicate"]) == errors.EXIT_USAGE
+    _one_line_error(capsys)
+
+
+def test_missing_cache_exits_2_naming_it(capsys, tmp_path):
+    missing = tmp_path / "nope.sqlite"
+    assert main(["run", "--cache", str(missing), "--out", str(tmp_path), "--cluster", "serial"]) == errors.EXIT_USAGE
+    assert str(missing) in _one_line_error(capsys)
+
+
+def test_bad_cluster_and_bad_model(capsys, synthetic_cache, tmp_path):
+    args = ["run", "--cache", str(synthetic_cache), "--out", str(tmp_path)]
+    assert main(args + ["--cluster", "yarn-ish"]) == errors.EXIT_USAGE
+    assert "--cluster" in _one_line_error(capsys)
+    assert main(args + ["--models", "gbn"]) == errors.EXIT_USAGE
+    assert "did you mean 'gbm'" in _one_line_error(capsys)
+
+
+def _run_args(cache, out, *extra):
+    return ["--log-level", "WARNING", "run", "--cache", str(cache), "--out", str(out), "--cluster", "serial",
+            "--horizon", "3D", "--models", "seasonal_naive", "--run-date", "2024-03-04", *extra]
+
+
+def test_exit_0_when_every_region_succeeds(capsys, synthetic_cache, tmp_path):
+    assert main(_run_args(synthetic_cache, tmp_path, "--regions", "r000,r002")) == errors.EXIT_OK
+    out = capsys.readouterr().out
+    assert "SUCCEEDED" in out and "forecasts.csv" in out
+
+
+def test_exit_1_when_few_fail_and_3_when_too_many(capsys, poisoned_cache, tmp_path):
+    # 2 of 6 regions are poisoned: 33 %.
+    assert main(_run_args(poisoned_cache, tmp_path / "a", "--max-failed-fraction", "0.5")) == errors.EXIT_SOME_FAILED
+    out = capsys.readouterr().out
+    assert "r001" in out and "r004" in out
+    assert main(_run_args(poisoned_cache, tmp_path / "b")) == errors.EXIT_TOO_MANY_FAILED
+
+
+def test_serial_environment_variable_overrides_the_cluster(monkeypatch, capsys, synthetic_cache, tmp_path):
+    import json
+
+    monkeypatch.setenv("FORECASTING_SERIAL", "1")
+    assert main(_run_args(synthetic_cache, tmp_path, "--regions", "r000")[:-2] + ["--cluster", "local", "--regions", "r000"]) == 0
+    run_json = next((tmp_path / "runs").glob("*/run.json"))
+    assert json.loads(run_json.read_text())["cluster"] == "serial"
+
+
+def test_console_script_builds_a_cache_and_runs(tmp_path):
+    exe = [sys.executable, "-m", "forecasting.cli"]
+    cache = tmp_path / "c.sqlite"
+    build = subprocess.run(exe + ["cache", "build", "--synthetic", "--regions", "2", "--days", "30", "--out", str(cache)],
+                           capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr
+    run = subprocess.run(exe + ["run", "--cache", str(cache), "--out", str(tmp_path / "out"), "--cluster", "serial",
+                                "--horizon", "2D", "--models", "seasonal_naive"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "SUCCEEDED" in run.stdout

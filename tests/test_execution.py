@@ -1,0 +1,66 @@
+"""Executors: the same outcomes serially and on a real Dask LocalCluster."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from deploy.clusters import open_executor
+from forecasting.execution import serial_requested
+from forecasting.jobs import RegionFailure
+
+
+@dataclass(frozen=True)
+class FakeTask:
+    region: str
+    marker_dir: str
+    run_date: str = "2024-01-01"
+
+    @property
+    def key(self):
+        return f"test-{self.marker_dir}-{self.region}"
+
+
+def flaky_job(task: FakeTask):
+    """Fails with an I/O error on its first attempt, then succeeds."""
+    marker = Path(task.marker_dir) / task.region
+    if task.region.startswith("flaky") and not marker.exists():
+        marker.touch()
+        raise OSError("transient: disk hiccup")
+    if task.region.startswith("broken"):
+        raise OSError("permanent: disk gone")
+    return ("done", task.region, os.getpid())
+
+
+@pytest.mark.parametrize("cluster", ["serial", "local"])
+def test_transient_errors_are_retried_and_permanent_ones_recorded(cluster, tmp_path):
+    tasks = [FakeTask(name, str(tmp_path)) for name in ("ok1", "flaky1", "broken1", "ok2")]
+    with open_executor(cluster, workers=2, retries=1) as executor:
+        outcomes = {}
+        for outcome in executor.run(flaky_job, tasks):
+            region = outcome.region if isinstance(outcome, RegionFailure) else outcome[1]
+            outcomes[region] = outcome
+    assert set(outcomes) == {"ok1", "flaky1", "broken1", "ok2"}
+    assert outcomes["flaky1"][0] == "done"
+    failure = outcomes["broken1"]
+    assert isinstance(failure, RegionFailure)
+    assert failure.error_type == "OSError" and "disk gone" in failure.message
+    assert "flaky_job" in failure.traceback
+
+
+def test_local_workers_are_single_threaded_processes():
+    with open_executor("local", workers=2) as executor:
+        client = executor.client
+        assert sorted(client.nthreads().values()) == [1, 1]
+        pids = client.run(os.getpid)
+        assert len(set(pids.values())) == 2 and os.getpid() not in pids.values()
+
+
+def test_serial_switch(monkeypatch):
+    monkeypatch.setenv("FORECASTING_SERIAL", "1")
+    assert serial_requested()
+    monkeypatch.setenv("FORECASTING_SERIAL", "0")
+    assert not serial_requested()
