@@ -1,0 +1,1 @@
+"""Public data sets converted to the importer's CSV format."""
