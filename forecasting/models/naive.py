@@ -1,0 +1,189 @@
+"""Seasonal naive forecast: the baseline every other model must beat.
+
+Also home of :func:`slot_quantiles`, the per-slot-of-day empirical
+quantiles that the naive and MSTL models use for their intervals.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from forecasting.errors import ConfigError
+from forecasting.features import slot_of_day_codes
+from forecasting.models.base import QUANTILES, Forecaster, finalize_forecast, slots_per_day
+
+#: A slot of day with fewer residuals than this uses the pooled quantiles.
+MIN_PER_SLOT = 5
+
+
+class SeasonalNaive(Forecaster):
+    """Repeat the last observed season.
+
+    The point forecast of a slot is the value one season earlier (for
+    horizons beyond one season, the last observed season repeated); where
+    that value is missing, the most recent earlier season that has one.
+
+    Intervals are empirical quantiles of the seasonal differences
+    ``y[t] - y[t - season]`` over the last ``n_seasons`` seasons, per local
+    slot of day (peaks are noisier than nights), added to the point
+    forecast and scaled by ``sqrt(k)`` for the k-th season ahead.
+
+    Parameters
+    ----------
+    season : str
+        Season length, a pandas offset that is a whole number of slots.
+    n_seasons : int
+        Seasons of differences the intervals are estimated from.
+    """
+
+    name = "seasonal_naive"
+
+    def __init__(self, *, season: str = "7D", n_seasons: int = 8):
+        self.season = season
+        self.n_seasons = n_seasons
+
+    def fit(self, y: pd.Series, X: pd.DataFrame, horizon: int) -> "SeasonalNaive":
+        """Store the last season and the per-slot difference quantiles.
+
+        Parameters
+        ----------
+        y : Series
+            History on a complete UTC index with ``freq``.
+        X : DataFrame
+            Features on ``y.index`` (only ``cal_slot_of_day`` is used).
+        horizon : int
+            Unused; the forecast works for any horizon.
+
+        Returns
+        -------
+        SeasonalNaive
+            ``self``.
+        """
+        step = pd.Timedelta(pd.tseries.frequencies.to_offset(y.index.freq))
+        m = season_slots(self.season, step)
+        spd = slots_per_day(y.index)
+        values = y.to_numpy(dtype=float)
+        n = len(values)
+        X = X.reindex(y.index) if X is not None else None
+
+        self.step_ = step
+        self.end_ = y.index[-1]
+        self.season_slots_ = m
+        self.slots_per_day_ = spd
+        self.last_season_ = _last_season(values, m, slot_of_day_codes(X, spd) if X is not None else None, spd)
+
+        diff = values[m:] - values[:-m] if n > m else np.empty(0)
+        keep = min(len(diff), int(self.n_seasons) * m)
+        diff = diff[len(diff) - keep:]
+        slots = slot_of_day_codes(X.iloc[n - keep:], spd) if X is not None else _utc_slots(y.index[n - keep:], spd)
+        self.diff_quantiles_ = slot_quantiles(diff, slots, spd)
+        return self
+
+    def predict(self, X_future: pd.DataFrame) -> pd.DataFrame:
+        """Forecast the slots of ``X_future.index`` (all after the history)."""
+        h = horizon_steps(X_future.index, self.end_, self.step_)
+        m = self.season_slots_
+        point = self.last_season_[(h - 1) % m]
+        scale = np.sqrt(np.ceil(h / m))
+        slots = slot_of_day_codes(X_future, self.slots_per_day_)
+        quantiles = {q: point + scale * self.diff_quantiles_[slots, j] for j, q in enumerate(QUANTILES)}
+        return finalize_forecast(X_future.index, point, quantiles)
+
+
+def season_slots(season, step: pd.Timedelta) -> int:
+    """Length of ``season`` in slots of ``step``.
+
+    Raises
+    ------
+    ConfigError
+        If the season is not a positive whole number of slots.
+    """
+    try:
+        length = pd.Timedelta(pd.tseries.frequencies.to_offset(season))
+    except (TypeError, ValueError):
+        raise ConfigError(f"season {season!r} is not a time span such as '7D' or '24h'") from None
+    m, rest = divmod(length, step)
+    if m < 1 or rest:
+        raise ConfigError(f"season {season!r} is not a whole number of {step} slots")
+    return int(m)
+
+
+def horizon_steps(index: pd.DatetimeIndex, end: pd.Timestamp, step: pd.Timedelta) -> np.ndarray:
+    """Steps ahead (1 = the slot after ``end``) of every slot of ``index``.
+
+    Raises
+    ------
+    ValueError
+        If a slot is not after ``end`` or not on the slot grid.
+    """
+    delta = pd.DatetimeIndex(index).tz_convert("UTC") - end
+    steps, rest = np.divmod(delta.as_unit("ns").asi8, step.as_unit("ns").value)
+    if (rest != 0).any() or (steps < 1).any():
+        raise ValueError("forecast slots must lie on the slot grid after the end of the history")
+    return steps.astype(np.int64)
+
+
+def slot_quantiles(values: np.ndarray, slots: np.ndarray, spd: int, levels=QUANTILES) -> np.ndarray:
+    """Empirical quantiles of ``values`` per slot of day.
+
+    Parameters
+    ----------
+    values : ndarray
+        Residuals (NaN ignored).
+    slots : ndarray of int
+        Slot of day (0..spd-1) of every value.
+    spd : int
+        Slots per day.
+    levels : sequence of float
+        Quantile levels.
+
+    Returns
+    -------
+    ndarray, shape (spd, len(levels))
+        Slots with fewer than :data:`MIN_PER_SLOT` values get the quantiles
+        of all values; with no values at all, zeros.
+    """
+    values = np.asarray(values, dtype=float)
+    ok = np.isfinite(values)
+    values, slots = values[ok], np.asarray(slots)[ok]
+    pooled = np.quantile(values, levels) if len(values) else np.zeros(len(levels))
+    out = np.tile(pooled, (spd, 1))
+    # One sort by (slot, value) instead of a boolean mask per slot.
+    order = np.lexsort((values, slots))
+    values, slots = values[order], slots[order]
+    bounds = np.searchsorted(slots, np.arange(spd + 1))
+    for s in range(spd):
+        group = values[bounds[s]:bounds[s + 1]]
+        if len(group) >= MIN_PER_SLOT:
+            out[s] = np.quantile(group, levels)
+    return out
+
+
+def _last_season(values: np.ndarray, m: int, slots, spd: int) -> np.ndarray:
+    """The last ``m`` values, each gap filled from the latest earlier season with a value."""
+    n = len(values)
+    n_rows = -(-n // m)
+    # Right-align the history in an (n_rows, m) grid: column i holds every
+    # value in phase i of the last season, oldest first.
+    grid = np.full(n_rows * m, np.nan)
+    grid[n_rows * m - n:] = values
+    grid = grid.reshape(n_rows, m)
+    has = np.isfinite(grid)
+    last_row = np.where(has.any(axis=0), n_rows - 1 - np.argmax(has[::-1], axis=0), 0)
+    out = grid[last_row, np.arange(m)]
+    missing = ~np.isfinite(out)
+    if missing.any():
+        # A phase never observed: mean of its slot of day, else of everything.
+        codes = slots if slots is not None else np.arange(n) % spd
+        by_slot = pd.Series(values).groupby(codes).mean()
+        overall = np.nanmean(values) if np.isfinite(values).any() else 0.0
+        phase_codes = np.full(m, -1)
+        phase_codes[max(m - n, 0):] = codes[n - min(m, n):]
+        fill = by_slot.reindex(phase_codes).to_numpy(dtype=float)
+        out[missing] = np.where(np.isfinite(fill), fill, overall)[missing]
+    return out
+
+
+def _utc_slots(index: pd.DatetimeIndex, spd: int) -> np.ndarray:
+    return slot_of_day_codes(pd.DataFrame(index=index), spd)
