@@ -113,3 +113,21 @@ def test_any_sqlalchemy_url_is_accepted_as_store(synthetic_cache, fast_config, t
     assert summary.store == url
     assert (tmp_path / "elsewhere.db").exists()
     assert not (tmp_path / "out" / "results.sqlite").exists()
+
+
+def test_a_run_on_an_imported_cache(tmp_path, fast_config):
+    """Real data (nycflights13 departures per airport) imported from CSV, then forecast."""
+    from forecasting.data.importer import import_csv
+    from forecasting.datasets import nycflights13 as nyc
+
+    paths = nyc.write_csvs(tmp_path, origins=["JFK", "LGA"], start="2013-01-01", end="2013-02-15")
+    cache = tmp_path / "nyc.sqlite"
+    import_csv(paths["orders"], cache, features=paths["features"], timezone=nyc.TIMEZONE)
+    with open_executor("local", workers=2) as executor:
+        summary = run_nightly(cache, tmp_path / "out", executor, fast_config)
+    assert summary.status == "succeeded" and summary.n_regions == 2
+    assert summary.run_date == "2013-02-15"  # the day after the data ends
+    frame = _forecasts(summary)
+    local_hour = frame.timestamp.dt.tz_convert(nyc.TIMEZONE).dt.hour
+    # Airports are quiet at 2-4 a.m. and busy in the morning; so must the forecast be.
+    assert frame.yhat[local_hour.between(2, 4)].mean() < 0.2 * frame.yhat[local_hour.between(7, 9)].mean()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.clusters import open_executor
+from deploy.clusters import WORKER_DASK_CONFIG, open_executor
 from forecasting.execution import serial_requested
 from forecasting.jobs import RegionFailure
 
@@ -57,6 +57,14 @@ def test_local_workers_are_single_threaded_processes():
         assert sorted(client.nthreads().values()) == [1, 1]
         pids = client.run(os.getpid)
         assert len(set(pids.values())) == 2 and os.getpid() not in pids.values()
+        intervals = client.run(_profile_interval)
+        assert set(intervals.values()) == {WORKER_DASK_CONFIG["distributed.worker.profile.interval"]}
+
+
+def _profile_interval():
+    import dask
+
+    return dask.config.get("distributed.worker.profile.interval")
 
 
 def test_serial_switch(monkeypatch):
