@@ -116,7 +116,7 @@ def _local_client(n_workers: int):
         raise ClusterError(f"could not start a local Dask cluster: {exc}") from exc
     try:
         with Client(cluster) as client:
-            log.info("local Dask cluster: %d single-threaded workers, dashboard %s", n_workers, _dashboard(client))
+            log.info("local Dask cluster: %d single-threaded worker processes", n_workers)
             yield client
     finally:
         cluster.close()
@@ -132,14 +132,7 @@ def _remote_client(address: str, timeout: float):
         raise ClusterError(f"cannot reach the Dask scheduler at {address} within {timeout:.0f}s: {exc}") from None
     try:
         n = len(client.scheduler_info().get("workers", {}))
-        log.info("connected to %s: %d workers, dashboard %s", address, n, _dashboard(client))
+        log.info("connected to %s: %d workers", address, n)
         yield client
     finally:
         client.close()
-
-
-def _dashboard(client) -> str:
-    try:
-        return client.dashboard_link
-    except Exception:  # noqa: BLE001
-        return "unavailable (install bokeh)"

@@ -139,11 +139,22 @@ def format_summary(summary) -> str:
     return "\n".join(lines)
 
 
+def configure_logging(level: str) -> None:
+    """Our format on standard error; Dask's own chatter only at DEBUG."""
+    logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr)
+    if level != "DEBUG":
+        import dask
+
+        # distributed sets its loggers' levels from this key when imported,
+        # and passes it on to the workers it starts.
+        dask.config.set({"logging.distributed": "warning"})
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``forecasting`` console script."""
     try:
         args = build_parser().parse_args(argv)
-        logging.basicConfig(level=args.log_level, format=LOG_FORMAT, stream=sys.stderr)
+        configure_logging(args.log_level)
         return args.func(args)
     except ForecastingError as exc:
         print(f"forecasting: error: {exc}", file=sys.stderr)
