@@ -131,3 +131,29 @@ def test_a_run_on_an_imported_cache(tmp_path, fast_config):
     local_hour = frame.timestamp.dt.tz_convert(nyc.TIMEZONE).dt.hour
     # Airports are quiet at 2-4 a.m. and busy in the morning; so must the forecast be.
     assert frame.yhat[local_hour.between(2, 4)].mean() < 0.2 * frame.yhat[local_hour.between(7, 9)].mean()
+
+
+@pytest.mark.slow
+def test_a_year_of_history_with_every_model_family(tmp_path):
+    """Production-sized histories: all four families compete per region, serial == local."""
+    from forecasting.config import ForecastConfig
+    from forecasting.data.synthetic import SyntheticSpec, build_synthetic_cache
+
+    cache = tmp_path / "year.sqlite"
+    build_synthetic_cache(SyntheticSpec(regions=4, days=365, seed=11), cache)
+    config = ForecastConfig.from_dict({"models": ["seasonal_naive", "mstl", "sarimax", "gbm"]})
+    summaries = []
+    for cluster in ("serial", "local"):
+        with open_executor(cluster, workers=2) as executor:
+            summaries.append(run_nightly(cache, tmp_path / cluster, executor, config, cluster=cluster))
+    serial, local = summaries
+    assert serial.status == local.status == "succeeded"
+    pd.testing.assert_frame_equal(_forecasts(serial), _forecasts(local), check_exact=True)
+    store = ResultsStore(serial.store)
+    try:
+        outcomes = store.region_outcomes(serial.run_id)
+    finally:
+        store.close()
+    details = [json.loads(d) for d in outcomes.details_json]
+    # Every family was scored on the hold-out of every region.
+    assert all(set(d["scores"]) == {"seasonal_naive", "mstl", "sarimax", "gbm"} for d in details)
