@@ -68,11 +68,29 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--regions", help="comma-separated region ids (default: all)")
     run.add_argument("--horizon", help="how far ahead, e.g. 28D (default from config: 28D)")
     run.add_argument("--run-date", help="YYYY-MM-DD (default: the day after the cache's latest data)")
-    run.add_argument("--models", help="comma-separated candidate models (default from config)")
+    run.add_argument("--models", help="comma-separated candidate models, or 'champion' (default: the backtest champions "
+                     "when the store has them, else the config's models)")
     run.add_argument("--config", type=Path, help="YAML config with a 'forecasting:' section")
     run.add_argument("--store", help="SQLAlchemy URL of the results store (default OUT/results.sqlite)")
     run.add_argument("--max-failed-fraction", type=float, help="above this fraction of failed regions exit 3 (default 0.1)")
     run.set_defaults(func=cmd_run)
+
+    bt = sub.add_parser("backtest", help="rolling-origin backtests; choose a champion model per region")
+    bt.add_argument("--cache", required=True, type=Path, help="the SQLite cache")
+    bt.add_argument("--out", required=True, type=Path, help="output folder (reports, plots, default results store)")
+    bt.add_argument("--cluster", default="local", help="serial, local (default) or a scheduler address tcp://host:port")
+    bt.add_argument("--workers", type=int, help="worker processes of a local cluster (default: one per core)")
+    bt.add_argument("--models", help="comma-separated model families (default from config: all)")
+    bt.add_argument("--regions", help="comma-separated region ids (default: all)")
+    bt.add_argument("--start", help="first cutoff date (with --end; default: the last year)")
+    bt.add_argument("--end", help="last cutoff date")
+    bt.add_argument("--cutoffs", type=int, help="use the last N cutoffs instead of --start/--end")
+    bt.add_argument("--horizon", help="forecast length per window, e.g. 28D")
+    bt.add_argument("--step", help="days between cutoffs, e.g. 7D")
+    bt.add_argument("--config", type=Path, help="YAML config ('backtest:' and 'forecasting:' sections)")
+    bt.add_argument("--store", help="SQLAlchemy URL of the results store (default OUT/results.sqlite)")
+    bt.add_argument("--no-plots", action="store_true", help="skip the PNG reports")
+    bt.set_defaults(func=cmd_backtest)
     return parser
 
 
@@ -99,10 +117,13 @@ def cmd_run(args) -> int:
     from forecasting.driver import run_nightly
     from forecasting.execution import serial_requested
     config = load_config(args.config).with_overrides(
-        horizon=args.horizon, models=args.models, max_failed_fraction=args.max_failed_fraction
+        horizon=args.horizon,
+        models=None if args.models == "champion" else args.models,
+        max_failed_fraction=args.max_failed_fraction,
     )
     cluster = "serial" if serial_requested() else args.cluster
-    regions = [r.strip() for r in args.regions.split(",") if r.strip()] if args.regions else None
+    regions = _split(args.regions)
+    use_champions = True if args.models == "champion" else (False if args.models else None)
     with open_executor(cluster, workers=args.workers, retries=config.retries) as executor:
         summary = run_nightly(
             args.cache,
@@ -114,9 +135,54 @@ def cmd_run(args) -> int:
             store=args.store,
             cluster=cluster,
             show_progress=True,
+            use_champions=use_champions,
         )
     print(format_summary(summary))
     return {"succeeded": errors.EXIT_OK, "partial": errors.EXIT_SOME_FAILED}.get(summary.status, errors.EXIT_TOO_MANY_FAILED)
+
+
+def _split(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def cmd_backtest(args) -> int:
+    from deploy.clusters import open_executor
+    from forecasting.backtest import load_backtest_config
+    from forecasting.backtest_run import run_backtest
+    from forecasting.config import load_config
+    from forecasting.execution import serial_requested
+
+    config = load_backtest_config(args.config).with_overrides(
+        models=args.models, start=args.start, end=args.end, cutoffs=args.cutoffs, horizon=args.horizon, step=args.step
+    )
+    job_config = load_config(args.config)
+    cluster = "serial" if serial_requested() else args.cluster
+    with open_executor(cluster, workers=args.workers, retries=job_config.retries) as executor:
+        summary = run_backtest(
+            args.cache, args.out, executor, config, job_config, regions=_split(args.regions), store=args.store,
+            show_progress=True, plots=not args.no_plots,
+        )
+    print(format_backtest_summary(summary))
+    return errors.EXIT_OK
+
+
+def format_backtest_summary(summary) -> str:
+    """The one-screen summary printed at the end of a backtest."""
+    champs = summary.champions
+    counts = champs.model.value_counts()
+    lines = [
+        "",
+        f"backtest {summary.backtest_id}: {summary.n_tasks} tasks over {len(summary.cutoffs)} cutoffs "
+        f"({summary.cutoffs[0]} .. {summary.cutoffs[-1]}), {summary.n_resumed} reused from before, "
+        f"{summary.n_failed} failed, {summary.wall_seconds:.0f}s",
+        f"  champion MASE / seasonal-naive MASE, mean over {len(champs)} regions: {summary.mean_mase_ratio:.3f}",
+        "  champions: " + ", ".join(f"{m} x{n}" for m, n in counts.items()),
+        f"  leaderboard: {summary.folder / 'leaderboard.csv'}",
+        f"  champions:   {summary.folder / 'champions.csv'}",
+        f"  plots:       {summary.folder / 'plots'}",
+        f"  store:       {summary.store}  ('forecasting run' with this store uses the champions)",
+    ]
+    return "\n".join(lines)
 
 
 def format_summary(summary) -> str:

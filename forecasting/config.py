@@ -67,6 +67,38 @@ class ModelSpec:
 
         return make_model(self.name, dict(self.params))
 
+    def validated(self) -> "ModelSpec":
+        self.build()
+        return self
+
+    @property
+    def label(self) -> str:
+        """Readable, parseable identity: ``gbm`` or ``gbm[learning_rate=0.1;max_iter=100]``."""
+        if not self.params:
+            return self.name
+        if self.name == "combination":
+            # Members are labels themselves (with their own ';'): a format of its own.
+            return "combination(" + " + ".join(dict(self.params).get("members", ())) + ")"
+        return f"{self.name}[{';'.join(f'{k}={_format_value(v)}' for k, v in self.params)}]"
+
+    @classmethod
+    def parse(cls, label: str) -> "ModelSpec":
+        """The inverse of :attr:`label`."""
+        label = label.strip()
+        if label.startswith("combination(") and label.endswith(")"):
+            members = [m.strip() for m in label[len("combination("):-1].split(" + ") if m.strip()]
+            return cls("combination", (("members", tuple(members)),)).validated()
+        if not label.endswith("]") or "[" not in label:
+            return cls(label)
+        name, inner = label[:-1].split("[", 1)
+        params = {}
+        for item in filter(None, inner.split(";")):
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise ConfigError(f"model label {label!r}: expected key=value, got {item!r}")
+            params[key.strip()] = yaml.safe_load(value)
+        return _parse_models({name.strip(): params}, f"model label {label!r}")[0]
+
 
 @dataclass(frozen=True)
 class ForecastConfig:
@@ -92,6 +124,9 @@ class ForecastConfig:
         errors are deterministic and never retried.
     max_failed_fraction : float
         Above this fraction of failed regions the run counts as failed.
+    interval_adjustment : float
+        Conformal widening of the q10-q90 band (log1p scale); set per region
+        from the champion's backtest, 0 otherwise.
     """
 
     horizon: str = "28D"
@@ -102,6 +137,7 @@ class ForecastConfig:
     max_staleness: str = "7D"
     retries: int = 2
     max_failed_fraction: float = 0.1
+    interval_adjustment: float = 0.0
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None, source: str = "config") -> "ForecastConfig":
@@ -123,6 +159,9 @@ class ForecastConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
                 raise ConfigError(f"{source}: {name} must be a number between 0 and 1, got {value!r}")
+        adj = self.interval_adjustment
+        if isinstance(adj, bool) or not isinstance(adj, (int, float)) or not abs(adj) < 10:
+            raise ConfigError(f"{source}: interval_adjustment must be a number between -10 and 10, got {adj!r}")
         if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0:
             raise ConfigError(f"{source}: retries must be a whole number >= 0, got {self.retries!r}")
         if not self.models:
@@ -183,6 +222,14 @@ def _parse_models(value: Any, source: str) -> tuple[ModelSpec, ...]:
             raise ConfigError(f"{source}: model {name!r} is listed twice")
         specs.append(ModelSpec(name, tuple(sorted((str(k), _freeze(v)) for k, v in params.items()))))
     return tuple(specs)
+
+
+def _format_value(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_format_value(v) for v in value) + "]"
+    if value is None or isinstance(value, bool):
+        return yaml.safe_dump(value).split("\n")[0]
+    return str(value)
 
 
 def _freeze(value):

@@ -12,12 +12,13 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 
-from forecasting.config import ForecastConfig
+from forecasting.backtest_store import load_champions
+from forecasting.config import ForecastConfig, ModelSpec
 from forecasting.data.cache import from_epoch_seconds, freq_seconds, open_cache
 from forecasting.errors import UsageError
 from forecasting.jobs import RegionTask, run_task
@@ -52,6 +53,29 @@ def run_status(n_failed: int, n_regions: int, max_failed_fraction: float) -> str
     if n_failed == 0:
         return "succeeded"
     return "partial" if n_failed / n_regions <= max_failed_fraction else "failed"
+
+
+def region_configs(store, config: ForecastConfig, regions: list[str], use_champions: bool | None, url: str) -> dict:
+    """Per-region job configs that use the regions' backtest champions."""
+    if use_champions is False:
+        return {}
+    champs = load_champions(store)
+    if champs.empty:
+        if use_champions:
+            raise UsageError(
+                f"--models champion: the results store {url} holds no champions; "
+                "run 'forecasting backtest' with the same --out (or --store) first"
+            )
+        return {}
+    wanted = set(regions)
+    out = {
+        row.region: replace(config, models=(ModelSpec.parse(row.model),), interval_adjustment=float(row.interval_adjustment))
+        for row in champs.itertuples()
+        if row.region in wanted
+    }
+    log.info("models: backtest champions for %d regions, %s for the other %d",
+             len(out), ",".join(m.label for m in config.models), len(wanted) - len(out))
+    return out
 
 
 def new_run_id(run_date: str) -> str:
@@ -101,6 +125,7 @@ def run_nightly(
     store: str | None = None,
     cluster: str = "",
     show_progress: bool = False,
+    use_champions: bool | None = None,
 ) -> RunSummary:
     """Forecast every (or every requested) region of a cache.
 
@@ -124,6 +149,10 @@ def run_nightly(
         Label of the cluster, recorded with the run.
     show_progress : bool
         Draw a progress bar when standard error is a terminal.
+    use_champions : bool, optional
+        Forecast each region with its backtest champion (and its calibrated
+        interval).  ``None``: when the store holds champions; regions
+        without one use ``config.models``.
     """
     cache = open_cache(cache_path)
     cache_path = str(cache.path)
@@ -135,7 +164,8 @@ def run_nightly(
     url = store_url(out_dir, store)
     results = ResultsStore(url)
     run_id = new_run_id(run_date)
-    tasks = [RegionTask(r, cache_path, run_date, config, run_id) for r in selected]
+    configs = region_configs(results, config, selected, use_champions, url)
+    tasks = [RegionTask(r, cache_path, run_date, configs.get(r, config), run_id) for r in selected]
     progress = Progress(len(tasks), enabled=None if show_progress else False)
     log.info("run %s: %d regions, run date %s, cluster %s, store %s", run_id, len(tasks), run_date, cluster or executor.name, url)
     if executor.dashboard_link:

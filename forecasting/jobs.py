@@ -31,6 +31,7 @@ from forecasting.data.cache import RegionData, open_cache
 from forecasting.errors import ModelError, RegionDataError
 from forecasting.features import build_features
 from forecasting.metrics import mase
+from forecasting.models.base import adjust_interval
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,9 @@ class RegionTask:
     def key(self) -> str:
         """Deterministic task key: the same region and run date, the same key."""
         return f"forecast-{self.run_date}-{self.region}"
+
+    def compute(self) -> "RegionResult":
+        return forecast_region(self.region, self.cache_path, self.config, self.run_date)
 
 
 @dataclass(frozen=True)
@@ -85,10 +89,10 @@ class RegionResult:
 
 @dataclass(frozen=True)
 class RegionFailure:
-    """Why a region could not be forecast."""
+    """Why a task (a region's forecast, or one backtest window) failed."""
 
     region: str
-    run_date: str
+    key: str
     error_type: str
     message: str
     traceback: str
@@ -97,10 +101,10 @@ class RegionFailure:
     ok = False
 
     @classmethod
-    def from_exception(cls, task: RegionTask, exc: BaseException, tb: str | None = None, worker: str = "", duration: float = 0.0):
+    def from_exception(cls, task, exc: BaseException, tb: str | None = None, worker: str = "", duration: float = 0.0):
         if tb is None:
             tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        return cls(task.region, task.run_date, type(exc).__name__, str(exc) or repr(exc), tb, worker, duration)
+        return cls(task.region, task.key, type(exc).__name__, str(exc) or repr(exc), tb, worker, duration)
 
 
 def worker_name() -> str:
@@ -108,8 +112,12 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def run_task(task: RegionTask) -> RegionResult | RegionFailure:
-    """Run one region's job: the function every runner executes.
+def run_task(task):
+    """Run one task (``task.compute()``): the function every runner executes.
+
+    Tasks are small frozen descriptors with ``region``, ``key`` and
+    ``compute()``: :class:`RegionTask` here, ``BacktestTask`` in
+    :mod:`forecasting.backtest`.
 
     BLAS and OpenMP pools are limited to one thread inside the task so that
     worker processes on the same machine do not oversubscribe its cores, and
@@ -121,18 +129,18 @@ def run_task(task: RegionTask) -> RegionResult | RegionFailure:
         Transient errors, for the runner to retry.
     """
     start = time.perf_counter()
-    log.info("region %s: start", task.region)
+    log.info("%s: start", task.key)
     try:
         with threadpool_limits(limits=1):
-            result = forecast_region(task.region, task.cache_path, task.config, task.run_date)
+            result = task.compute()
     except TRANSIENT_ERRORS:
-        log.warning("region %s: transient error, may be retried", task.region, exc_info=True)
+        log.warning("%s: transient error, may be retried", task.key, exc_info=True)
         raise
-    except Exception as exc:  # any deterministic failure is this region's alone
+    except Exception as exc:  # any deterministic failure is this task's alone
         duration = time.perf_counter() - start
-        log.error("region %s: failed after %.2fs: %s: %s", task.region, duration, type(exc).__name__, exc, exc_info=True)
+        log.error("%s: failed after %.2fs: %s: %s", task.key, duration, type(exc).__name__, exc, exc_info=True)
         return RegionFailure.from_exception(task, exc, worker=worker_name(), duration=duration)
-    log.info("region %s: ok in %.2fs with model %s", task.region, result.timings["total"], result.model)
+    log.info("%s: ok in %.2fs", task.key, time.perf_counter() - start)
     return result
 
 
@@ -187,6 +195,7 @@ def forecast_region(region: str, cache_path: str, config: ForecastConfig, run_da
     if forecast is None:
         detail = "; ".join(f"{k}: {v}" for k, v in failures.items())
         raise ModelError(region, f"no model could forecast it ({detail})")
+    forecast = adjust_interval(forecast, config.interval_adjustment)
     t_fit = time.perf_counter()
     diagnostics["model_failures"] = failures
     timings = {

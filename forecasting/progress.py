@@ -24,10 +24,13 @@ class Progress:
         Where to draw; standard error by default.
     enabled : bool, optional
         Draw at all; by default only when ``stream`` is a terminal.
+    unit : str
+        What is counted (``regions``, ``tasks``).
     """
 
-    def __init__(self, total: int, stream=None, enabled: bool | None = None):
+    def __init__(self, total: int, stream=None, enabled: bool | None = None, unit: str = "regions"):
         self.total = total
+        self.unit = unit
         self.stream = stream or sys.stderr
         self.interactive = self.stream.isatty() if enabled is None else enabled
         self.ok = 0
@@ -52,7 +55,7 @@ class Progress:
 
     def line(self) -> str:
         elapsed = time.monotonic() - self.start
-        return f"{self.done}/{self.total} regions: {self.ok} ok, {self.failed} failed, {self.total - self.done} remaining, {elapsed:.0f}s"
+        return f"{self.done}/{self.total} {self.unit}: {self.ok} ok, {self.failed} failed, {self.total - self.done} remaining, {elapsed:.0f}s"
 
     def _draw(self) -> None:
         width = 30

@@ -88,6 +88,63 @@ forecasts = sa.Table(
     *[sa.Column(c, sa.Float, nullable=False) for c in FORECAST_COLUMNS],
 )
 
+# Backtests (see forecasting.backtest_store): one row per backtest, one per
+# task (region x model x cutoff), the window predictions, and the current
+# champion model of each region.
+backtests = sa.Table(
+    "backtests",
+    metadata,
+    sa.Column("backtest_id", sa.String(64), primary_key=True),
+    sa.Column("cache_path", sa.Text, nullable=False),
+    sa.Column("config_json", sa.Text, nullable=False),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+)
+
+backtest_tasks = sa.Table(
+    "backtest_tasks",
+    metadata,
+    sa.Column("backtest_id", sa.String(64), sa.ForeignKey("backtests.backtest_id"), primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("region", sa.Text, nullable=False),
+    sa.Column("model", sa.Text, nullable=False),
+    sa.Column("cutoff", sa.String(10), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("scale", sa.Float, nullable=True),
+    sa.Column("duration_s", sa.Float, nullable=True),
+    sa.Column("worker", sa.Text, nullable=True),
+    sa.Column("error_type", sa.Text, nullable=True),
+    sa.Column("message", sa.Text, nullable=True),
+    sa.Column("traceback", sa.Text, nullable=True),
+)
+
+backtest_predictions = sa.Table(
+    "backtest_predictions",
+    metadata,
+    sa.Column("backtest_id", sa.String(64), sa.ForeignKey("backtests.backtest_id"), primary_key=True),
+    sa.Column("region", sa.Text, primary_key=True),
+    sa.Column("model", sa.Text, primary_key=True),
+    sa.Column("cutoff", sa.String(10), primary_key=True),
+    sa.Column("ts", sa.BigInteger, primary_key=True),
+    sa.Column("actual", sa.Float, nullable=True),
+    *[sa.Column(c, sa.Float, nullable=False) for c in FORECAST_COLUMNS],
+)
+
+champions = sa.Table(
+    "champions",
+    metadata,
+    sa.Column("region", sa.Text, primary_key=True),
+    sa.Column("model", sa.Text, nullable=False),
+    sa.Column("mase", sa.Float, nullable=True),
+    sa.Column("seasonal_naive_mase", sa.Float, nullable=True),
+    # Conformal widening (log1p scale) of the q10-q90 interval, from backtest residuals.
+    sa.Column("interval_adjustment", sa.Float, nullable=False, default=0.0),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("backtest_id", sa.String(64), nullable=False),
+    sa.Column("selected_at", sa.Float, nullable=False),
+)
+
 LIBRARIES = ("dask", "distributed", "pandas", "numpy", "scikit-learn", "statsmodels", "sqlalchemy")
 
 

@@ -23,6 +23,9 @@ class FakeTask:
     def key(self):
         return f"test-{self.marker_dir}-{self.region}"
 
+    def compute(self):
+        return flaky_job(self)
+
 
 def flaky_job(task: FakeTask):
     """Fails with an I/O error on its first attempt, then succeeds."""

@@ -35,7 +35,7 @@ def test_recording_a_region_twice_replaces_it(store):
 
 def test_export_writes_csvs_and_json(store, tmp_path):
     store.record("run1", _result("a", 5.0))
-    store.record("run1", RegionFailure("b", "2024-01-01", "RegionDataError", "too short", "Traceback ..."))
+    store.record("run1", RegionFailure("b", "forecast-2024-01-01-b", "RegionDataError", "too short", "Traceback ..."))
     store.finish_run("run1", "partial")
     paths = export_run(store, "run1", tmp_path / "out")
     lines = paths["forecasts.csv"].read_text().splitlines()

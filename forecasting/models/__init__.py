@@ -10,6 +10,7 @@ import difflib
 
 from forecasting.errors import ConfigError
 from forecasting.models.base import Forecaster
+from forecasting.models.combination import Combination
 from forecasting.models.ets import MSTLForecaster
 from forecasting.models.gbm import GBMForecaster
 from forecasting.models.naive import SeasonalNaive
@@ -17,7 +18,7 @@ from forecasting.models.sarimax import SARIMAXForecaster
 
 #: Registered models by name.
 MODELS: dict[str, type[Forecaster]] = {
-    cls.name: cls for cls in (SeasonalNaive, MSTLForecaster, SARIMAXForecaster, GBMForecaster)
+    cls.name: cls for cls in (SeasonalNaive, MSTLForecaster, SARIMAXForecaster, GBMForecaster, Combination)
 }
 
 

@@ -106,3 +106,19 @@ def finalize_forecast(index: pd.DatetimeIndex, point, quantiles: dict[float, np.
     if not np.isfinite(frame.to_numpy()).all():
         raise ValueError("forecast contains NaN or infinite values")
     return frame
+
+
+def adjust_interval(frame: pd.DataFrame, adjustment: float) -> pd.DataFrame:
+    """Widen (or, if negative, narrow) the q10-q90 band by ``adjustment`` on the log1p scale.
+
+    The conformal calibration of :mod:`forecasting.selection` learns the
+    adjustment from backtest residuals; the median stays inside the band.
+    """
+    if not adjustment:
+        return frame
+    out = frame.copy()
+    lo = np.expm1(np.log1p(frame["q10"].to_numpy(dtype=float)) - adjustment).clip(min=0.0)
+    hi = np.expm1(np.log1p(frame["q90"].to_numpy(dtype=float)) + adjustment)
+    out["q10"] = np.minimum(lo, frame["q50"].to_numpy(dtype=float))
+    out["q90"] = np.maximum(hi, frame["q50"].to_numpy(dtype=float))
+    return out
