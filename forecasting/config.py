@@ -127,6 +127,9 @@ class ForecastConfig:
     interval_adjustment : float
         Conformal widening of the q10-q90 band (log1p scale); set per region
         from the champion's backtest, 0 otherwise.
+    inner_parallelism : str
+        ``serial`` or ``dask``: where joblib loops inside a job run (see
+        :func:`forecasting.jobs.inner_parallelism`).
     """
 
     horizon: str = "28D"
@@ -138,6 +141,7 @@ class ForecastConfig:
     retries: int = 2
     max_failed_fraction: float = 0.1
     interval_adjustment: float = 0.0
+    inner_parallelism: str = "serial"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None, source: str = "config") -> "ForecastConfig":
@@ -162,6 +166,8 @@ class ForecastConfig:
         adj = self.interval_adjustment
         if isinstance(adj, bool) or not isinstance(adj, (int, float)) or not abs(adj) < 10:
             raise ConfigError(f"{source}: interval_adjustment must be a number between -10 and 10, got {adj!r}")
+        if self.inner_parallelism not in ("serial", "dask"):
+            raise ConfigError(f"{source}: inner_parallelism must be 'serial' or 'dask', got {self.inner_parallelism!r}")
         if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0:
             raise ConfigError(f"{source}: retries must be a whole number >= 0, got {self.retries!r}")
         if not self.models:

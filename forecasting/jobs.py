@@ -18,6 +18,7 @@ import logging
 import os
 import socket
 import sqlite3
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -112,6 +113,35 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def inner_parallelism(mode: str):
+    """joblib's context for parallel loops inside a task (scikit-learn's ``n_jobs``).
+
+    ``serial`` (default): every inner loop runs in the task's own thread,
+    even with an explicit ``n_jobs=-1``, so a worker never starts more
+    processes than the one core it was given.  ``dask``: on a Dask worker,
+    inner loops become tasks of the same cluster (joblib's dask backend);
+    worth it only for a few large inner loops, the flat task graph already
+    keeps every core busy.  Outside a Dask worker ``dask`` means ``serial``.
+    """
+    from joblib import parallel_config
+
+    if mode == "dask" and _on_dask_worker():
+        return parallel_config(backend="dask")
+    return parallel_config(backend="sequential")
+
+
+def _on_dask_worker() -> bool:
+    if "distributed" not in sys.modules:  # never imported: certainly not a worker
+        return False
+    from distributed import get_worker
+
+    try:
+        get_worker()
+    except ValueError:
+        return False
+    return True
+
+
 def run_task(task):
     """Run one task (``task.compute()``): the function every runner executes.
 
@@ -131,7 +161,7 @@ def run_task(task):
     start = time.perf_counter()
     log.info("%s: start", task.key)
     try:
-        with threadpool_limits(limits=1):
+        with threadpool_limits(limits=1), inner_parallelism(getattr(task.config, "inner_parallelism", "serial")):
             result = task.compute()
     except TRANSIENT_ERRORS:
         log.warning("%s: transient error, may be retried", task.key, exc_info=True)

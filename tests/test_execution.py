@@ -75,3 +75,45 @@ def test_serial_switch(monkeypatch):
     assert serial_requested()
     monkeypatch.setenv("FORECASTING_SERIAL", "0")
     assert not serial_requested()
+
+
+@dataclass(frozen=True)
+class InnerLoopTask:
+    """A job whose model runs a joblib loop with n_jobs=-1, like many sklearn estimators."""
+
+    region: str
+    config: object
+    key: str = "inner-loop"
+
+    def compute(self):
+        import time
+
+        from joblib import Parallel, delayed
+
+        def where(i):
+            time.sleep(0.02)
+            return os.getpid()
+
+        return os.getpid(), set(Parallel(n_jobs=-1)(delayed(where)(i) for i in range(8)))
+
+
+@pytest.mark.parametrize("cluster", ["serial", "local"])
+def test_inner_joblib_loops_stay_in_the_task_by_default(cluster):
+    from forecasting.config import ForecastConfig
+    from forecasting.jobs import run_task
+
+    with open_executor(cluster, workers=2) as executor:
+        (outcome,) = list(executor.run(run_task, [InnerLoopTask("r", ForecastConfig())]))
+    task_pid, inner_pids = outcome
+    assert inner_pids == {task_pid}  # no loky processes behind the worker's back
+
+
+def test_inner_joblib_loops_can_run_on_the_cluster():
+    from forecasting.config import ForecastConfig
+    from forecasting.jobs import run_task
+
+    with open_executor("local", workers=2) as executor:
+        worker_pids = set(executor.client.run(os.getpid).values())
+        (outcome,) = list(executor.run(run_task, [InnerLoopTask("r", ForecastConfig(inner_parallelism="dask"))]))
+    _, inner_pids = outcome
+    assert inner_pids <= worker_pids  # inner iterations ran as tasks on the workers
