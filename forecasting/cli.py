@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--orders", required=True, type=Path, help="CSV with columns region,timestamp,orders")
     imp.add_argument("--features", type=Path, help="CSV with columns region,timestamp,<numeric columns>")
     imp.add_argument("--events", type=Path, help="CSV with columns region,start,end,kind[,name]")
+    imp.add_argument("--holidays", type=Path, help="CSV with columns date,name[,region]")
     imp.add_argument("--freq", help="slot length (default: inferred)")
     imp.add_argument("--timezone", default="UTC", help="time zone of naive timestamps and of the regions (default UTC)")
     imp.add_argument("--out", required=True, type=Path, help="cache file to write")
@@ -106,7 +107,10 @@ def cmd_cache_build(args) -> int:
 def cmd_cache_import(args) -> int:
     from forecasting.data.importer import import_csv
 
-    report = import_csv(args.orders, args.out, features=args.features, events=args.events, freq=args.freq, timezone=args.timezone)
+    report = import_csv(
+        args.orders, args.out, features=args.features, events=args.events, freq=args.freq, timezone=args.timezone,
+        holidays=args.holidays,
+    )
     print(report.summary())
     return errors.EXIT_OK
 

@@ -97,6 +97,7 @@ class ImportReport:
     path: Path
     exogenous: tuple[str, ...] = ()
     events: int = 0
+    holidays: int = 0
 
     def summary(self, max_gaps: int = 10) -> str:
         """A few human-readable lines, the gaps included (at most ``max_gaps`` of them)."""
@@ -108,6 +109,8 @@ class ImportReport:
         ]
         if self.exogenous:
             lines.append(f"  features: {', '.join(self.exogenous)}")
+        if self.holidays:
+            lines.append(f"  {self.holidays} holiday{'s' if self.holidays != 1 else ''}")
         if self.events:
             lines.append(f"  events: {self.events}")
         if self.gaps:
@@ -122,7 +125,7 @@ class ImportReport:
         return "\n".join(lines)
 
 
-def import_csv(orders, out, features=None, events=None, freq: str | None = None, timezone: str = "UTC") -> ImportReport:
+def import_csv(orders, out, features=None, events=None, freq: str | None = None, timezone: str = "UTC", holidays=None) -> ImportReport:
     """Validate CSV files and build a cache from them.
 
     Parameters
@@ -135,6 +138,9 @@ def import_csv(orders, out, features=None, events=None, freq: str | None = None,
         CSV with columns ``region,timestamp`` and numeric feature columns.
     events : path-like, optional
         CSV with columns ``region,start,end,kind`` and optionally ``name``.
+    holidays : path-like, optional
+        CSV with columns ``date,name`` (``YYYY-MM-DD`` local dates) and
+        optionally ``region`` (empty: everywhere).
     freq : str, optional
         Slot length (``15min``, ``30min`` or ``h``); inferred when omitted as
         the most common step between consecutive timestamps of a region.
@@ -157,7 +163,7 @@ def import_csv(orders, out, features=None, events=None, freq: str | None = None,
     _check_timezone(timezone)
     step = None if freq is None else _step_of(freq)
     out = Path(out)
-    inputs = [Path(p) for p in (orders, features, events) if p is not None]
+    inputs = [Path(p) for p in (orders, features, events, holidays) if p is not None]
     if out.is_dir():
         raise UsageError(f"output {out} is a folder; give the cache file to write")
     for p in inputs:
@@ -171,6 +177,7 @@ def import_csv(orders, out, features=None, events=None, freq: str | None = None,
     regions = o["regions"]
     feat, names = _validate_features(Path(features), timezone, step, o["phase"], regions) if features is not None else (None, [])
     ev = _validate_events(Path(events), timezone, regions) if events is not None else None
+    hol = _validate_holidays(Path(holidays), regions) if holidays is not None else None
     filled, n_filled, gaps = _fill_open_days(o["codes"], o["ts"], o["counts"], regions, timezone, step, o["phase"])
 
     source = {"generator": "forecasting.data.importer", "orders": str(orders), "timezone": timezone}
@@ -178,6 +185,8 @@ def import_csv(orders, out, features=None, events=None, freq: str | None = None,
         source["features"] = str(features)
     if events is not None:
         source["events"] = str(events)
+    if holidays is not None:
+        source["holidays"] = str(holidays)
     freq_name = _STEPS[step]
     with CacheWriter(out, freq_name, source=source) as writer:
         writer.add_regions(pd.DataFrame({"region": regions, "name": regions, "timezone": timezone}))
@@ -188,6 +197,8 @@ def import_csv(orders, out, features=None, events=None, freq: str | None = None,
                 writer.add_exogenous(chunk)
         if ev is not None:
             writer.add_events(ev)
+        if hol is not None:
+            writer.add_holidays(hol)
     return ImportReport(
         regions=len(regions),
         rows=o["rows"],
@@ -197,6 +208,7 @@ def import_csv(orders, out, features=None, events=None, freq: str | None = None,
         path=out,
         exogenous=tuple(names),
         events=0 if ev is None else len(ev),
+        holidays=0 if hol is None else len(hol),
     )
 
 
@@ -454,6 +466,21 @@ def _validate_events(path: Path, timezone: str, regions: np.ndarray) -> pd.DataF
     name = frame["name"].to_numpy(dtype=object) if "name" in frame else ""
     kind = frame["kind"].to_numpy(dtype=object)
     return pd.DataFrame({"region": region, "start_ts": start_s, "end_ts": end_s, "kind": kind, "name": name})
+
+
+def _validate_holidays(path: Path, regions: np.ndarray) -> pd.DataFrame:
+    f = CsvFile(path, ("date", "name"), optional=("region",))
+    frame = f.read()
+    text = frame["date"].str.strip()
+    day = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+    checks = [(day.isna().to_numpy(), lambda p: f"date {quote(frame['date'].iloc[p])} is not a YYYY-MM-DD date")]
+    checks.append((frame["name"].str.strip().eq("").to_numpy(), lambda p: "empty holiday name"))
+    if "region" in frame:
+        checks = _region_checks(frame["region"], known=regions, allow_empty=True) + checks
+    first_failure(f, frame, checks)
+    region = frame["region"].to_numpy(dtype=object).copy() if "region" in frame else np.full(len(frame), None, dtype=object)
+    region[region == ""] = None
+    return pd.DataFrame({"date": day.dt.strftime("%Y-%m-%d").to_numpy(), "name": frame["name"].str.strip().to_numpy(), "region": region})
 
 
 # --------------------------------------------------------------------------- open days

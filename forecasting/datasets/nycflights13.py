@@ -90,7 +90,7 @@ def write_csvs(out_dir, origins=None, start=None, end=None) -> dict[str, Path]:
     Returns
     -------
     dict
-        ``{"orders": path, "features": path}``.
+        ``{"orders": path, "features": path, "holidays": path}``.
 
     Raises
     ------
@@ -112,10 +112,24 @@ def write_csvs(out_dir, origins=None, start=None, end=None) -> dict[str, Path]:
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"orders": out / "orders.csv", "features": out / "features.csv"}
+    paths = {"orders": out / "orders.csv", "features": out / "features.csv", "holidays": out / "holidays.csv"}
     orders.to_csv(paths["orders"], index=False)
     features.to_csv(paths["features"], index=False, float_format="%.4g")
+    us_holidays(first, stop + pd.Timedelta("90D")).to_csv(paths["holidays"], index=False)
     return paths
+
+
+def us_holidays(start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """US federal holidays (pandas' calendar) as ``date,name`` rows, for every airport.
+
+    Flight schedules thin out on holidays; they are known years ahead, so
+    they extend past the data into the forecast horizon.
+    """
+    from pandas.tseries.holiday import USFederalHolidayCalendar
+
+    cal = USFederalHolidayCalendar()
+    days = cal.holidays(start, end, return_name=True)
+    return pd.DataFrame({"date": days.index.strftime("%Y-%m-%d"), "name": days.to_numpy()})
 
 
 def _origins(origins) -> tuple[str, ...]:
@@ -217,11 +231,11 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    print(f"wrote {paths['orders']} and {paths['features']}")
+    print(f"wrote {paths['orders']}, {paths['features']} and {paths['holidays']}")
     print("import them with:")
     print(
         f"  forecasting cache import --orders {paths['orders']} --features {paths['features']} "
-        f"--timezone {TIMEZONE} --out nyc.sqlite"
+        f"--holidays {paths['holidays']} --timezone {TIMEZONE} --out nyc.sqlite"
     )
     return 0
 

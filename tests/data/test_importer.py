@@ -352,3 +352,22 @@ def test_fuzz_only_input_errors(content, tz):
         else:
             assert open_cache(out).regions()
         assert not [p for p in Path(tmp).iterdir() if p.name.startswith(".")]
+
+
+def test_holidays_import_and_bad_dates(tmp_path):
+    from forecasting.data.cache import open_cache
+    from forecasting.data.importer import import_csv
+    from forecasting.errors import InputError
+
+    orders = tmp_path / "orders.csv"
+    orders.write_text("region,timestamp,orders\nA,2024-01-01T00:00:00Z,1\nA,2024-01-01T01:00:00Z,2\n")
+    hol = tmp_path / "holidays.csv"
+    hol.write_text("date,name,region\n2024-01-01,New Year,\n2024-05-01,Local fair,A\n")
+    import_csv(orders, tmp_path / "c.sqlite", holidays=hol)
+    days = open_cache(tmp_path / "c.sqlite").load_region("A").holidays
+    assert sorted(days.name) == ["Local fair", "New Year"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("date,name\n2024-01-01,ok\n01/05/2024,May Day\n")
+    with pytest.raises(InputError, match=r"bad.csv:3: date '01/05/2024' is not a YYYY-MM-DD date"):
+        import_csv(orders, tmp_path / "d.sqlite", holidays=bad)
+    assert not (tmp_path / "d.sqlite").exists()
