@@ -32,9 +32,8 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Mapping
 
 import pandas as pd
-import yaml
 
-from forecasting.config import ConfigError, ForecastConfig, ModelSpec, _parse_models, did_you_mean, parse_duration
+from forecasting.config import ConfigError, ForecastConfig, ModelSpec, _parse_models, check_keys, parse_duration, read_section
 from forecasting.data.cache import open_cache
 from forecasting.errors import ModelError, RegionDataError, UsageError
 from forecasting.features import build_features
@@ -93,11 +92,7 @@ class BacktestConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None, source: str = "backtest") -> "BacktestConfig":
-        data = dict(data or {})
-        known = {f.name for f in fields(cls)}
-        for key in data:
-            if key not in known:
-                raise ConfigError(f"{source}: unknown key {key!r}{did_you_mean(key, known)}; known keys: {', '.join(sorted(known))}")
+        data = check_keys(data, cls, source)
         if "models" in data:
             data["models"] = _parse_models(data["models"], source)
         if "grid" in data:
@@ -192,15 +187,7 @@ def load_backtest_config(path) -> BacktestConfig:
     """The ``backtest:`` section of a YAML file (defaults without a file)."""
     if path is None:
         return BacktestConfig()
-    try:
-        doc = yaml.safe_load(open(path, encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file does not exist") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(doc, Mapping):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    return BacktestConfig.from_dict(doc.get(NAMESPACE), source=str(path))
+    return BacktestConfig.from_dict(read_section(path, NAMESPACE), source=str(path))
 
 
 def make_cutoffs(history_end: str, config: BacktestConfig) -> list[str]:

@@ -37,6 +37,18 @@ def did_you_mean(word: str, choices) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def check_keys(data: Mapping[str, Any] | None, cls, source: str) -> dict:
+    """A copy of ``data`` after checking its keys are fields of dataclass ``cls``."""
+    if data is not None and not isinstance(data, Mapping):
+        raise ConfigError(f"{source}: expected a mapping, got {type(data).__name__}")
+    data = dict(data or {})
+    known = {f.name for f in fields(cls)}
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"{source}: unknown key {key!r}{did_you_mean(key, known)}; known keys: {', '.join(sorted(known))}")
+    return data
+
+
 def parse_duration(value: Any, what: str) -> pd.Timedelta:
     """Parse a positive duration like ``28D``, ``12h`` or ``90min``.
 
@@ -146,11 +158,7 @@ class ForecastConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None, source: str = "config") -> "ForecastConfig":
         """Validate a mapping (the contents of the ``forecasting:`` key)."""
-        data = dict(data or {})
-        known = {f.name for f in fields(cls)}
-        for key in data:
-            if key not in known:
-                raise ConfigError(f"{source}: unknown key {key!r}{did_you_mean(key, known)}; known keys: {', '.join(sorted(known))}")
+        data = check_keys(data, cls, source)
         if "models" in data:
             data["models"] = _parse_models(data["models"], source)
         return cls(**data).validate(source)
@@ -246,14 +254,14 @@ def _freeze(value):
     return value
 
 
-def load_config(path: str | Path | None) -> ForecastConfig:
-    """Read a YAML file and validate its ``forecasting:`` section.
+def read_section(path: str | Path, namespace: str) -> Mapping:
+    """The mapping under top-level key ``namespace`` of a YAML file (empty if absent).
 
-    ``None`` gives the defaults.  Other top-level sections (``yarn:`` ...)
-    belong to other readers and are ignored here.
+    Raises
+    ------
+    ConfigError
+        The file is missing, unreadable, not YAML, or not a mapping.
     """
-    if path is None:
-        return ForecastConfig()
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -269,7 +277,18 @@ def load_config(path: str | Path | None) -> ForecastConfig:
         doc = {}
     if not isinstance(doc, Mapping):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    section = doc.get(NAMESPACE, {})
+    section = doc.get(namespace) or {}
     if not isinstance(section, Mapping):
-        raise ConfigError(f"{path}: {NAMESPACE!r} must be a mapping")
-    return ForecastConfig.from_dict(section, source=str(path))
+        raise ConfigError(f"{path}: {namespace!r} must be a mapping")
+    return section
+
+
+def load_config(path: str | Path | None) -> ForecastConfig:
+    """Read a YAML file and validate its ``forecasting:`` section.
+
+    ``None`` gives the defaults.  Other top-level sections (``backtest:``,
+    ``yarn:`` ...) belong to other readers and are ignored here.
+    """
+    if path is None:
+        return ForecastConfig()
+    return ForecastConfig.from_dict(read_section(path, NAMESPACE), source=str(path))

@@ -79,3 +79,24 @@ def test_task_keys_are_unique_and_descriptive(synthetic_cache):
     tasks = tasks_for(["r000", "r001"], str(synthetic_cache), cands, ["2024-02-05", "2024-02-12"], ForecastConfig(), "bt-x")
     assert len({t.key for t in tasks}) == len(tasks) == 2 * len(cands) * 2
     assert isinstance(tasks[0], BacktestTask) and "r000" in tasks[0].key and "2024-02-05" in tasks[0].key
+
+
+def test_native_intervals_cover_about_80_percent_of_known_noise(tmp_path):
+    import numpy as np
+
+    from forecasting.data.cache import CacheWriter, to_epoch_seconds
+
+    rng = np.random.default_rng(5)
+    idx = pd.date_range("2024-01-01", periods=14 * 7 * 24, freq="h", tz="UTC")
+    hour, dow = idx.hour.to_numpy(), idx.day_of_week.to_numpy()
+    rate = 5 + 40 * np.exp(-0.5 * ((hour - 19) / 2.0) ** 2) * (1 + 0.3 * (dow >= 4))
+    path = tmp_path / "poisson.sqlite"
+    with CacheWriter(path, freq="h") as w:
+        w.add_regions(pd.DataFrame({"region": ["p"], "name": ["p"], "timezone": ["UTC"]}))
+        w.add_orders(pd.DataFrame({"region": "p", "ts": to_epoch_seconds(idx), "orders": rng.poisson(rate).astype(float)}))
+    config = ForecastConfig(horizon="7D")
+    cutoffs = make_cutoffs("2024-04-08", BacktestConfig(cutoffs=3, horizon="7D"))
+    tasks = tasks_for(["p"], str(path), [ModelSpec("gbm", (("max_iter", 100),))], cutoffs, config, "bt-cov")
+    frames = [backtest_window(t).frame for t in tasks]
+    hits = pd.concat([(f.actual >= f.q10) & (f.actual <= f.q90) for f in frames])
+    assert 0.7 <= hits.mean() <= 0.9

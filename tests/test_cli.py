@@ -76,3 +76,25 @@ def test_console_script_builds_a_cache_and_runs(tmp_path):
                                 "--horizon", "2D", "--models", "seasonal_naive"], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert "SUCCEEDED" in run.stdout
+
+
+def test_backtest_command_writes_reports_and_run_picks_up_champions(capsys, synthetic_cache, tmp_path):
+    args = ["--log-level", "WARNING", "backtest", "--cache", str(synthetic_cache), "--out", str(tmp_path), "--cluster", "serial",
+            "--models", "seasonal_naive,mstl", "--regions", "r000,r003", "--cutoffs", "2", "--horizon", "7D", "--no-plots"]
+    assert main(args) == errors.EXIT_OK
+    out = capsys.readouterr().out
+    assert "champion MASE / seasonal-naive MASE" in out
+    assert (tmp_path / "leaderboard.csv").is_file() and (tmp_path / "champions.csv").is_file()
+    # Same --out: the nightly run uses the champions without being told.
+    assert main(["--log-level", "WARNING", "run", "--cache", str(synthetic_cache), "--out", str(tmp_path), "--cluster", "serial",
+                 "--regions", "r000,r003", "--horizon", "3D"]) == errors.EXIT_OK
+
+
+def test_backtest_usage_errors(capsys, synthetic_cache, tmp_path):
+    base = ["backtest", "--cache", str(synthetic_cache), "--out", str(tmp_path), "--cluster", "serial"]
+    assert main(base + ["--cutoffs", "3", "--start", "2024-01-01"]) == errors.EXIT_USAGE
+    assert "either cutoffs or start/end" in _one_line_error(capsys)
+    assert main(base + ["--step", "36h"]) == errors.EXIT_USAGE
+    assert "whole days" in _one_line_error(capsys)
+    assert main(base + ["--start", "2030-01-01"]) == errors.EXIT_USAGE
+    assert "no cutoff fits" in _one_line_error(capsys)
