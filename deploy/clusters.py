@@ -30,7 +30,7 @@ from forecasting.execution import DaskExecutor, SerialExecutor
 
 log = logging.getLogger(__name__)
 
-TARGETS = ("serial", "local", "tcp://host:port")
+TARGETS = ("serial", "local", "tcp://host:port", "yarn")
 
 #: Dask settings for the workers of clusters we start.  Jobs are long and
 #: CPU-bound: the statistical profiler's default 10 ms sampling takes the GIL
@@ -58,12 +58,19 @@ def parse_target(target: str) -> str:
     if target.startswith(("tcp://", "tls://")) and len(target.split("://", 1)[1]) > 0:
         return "address"
     if target == "yarn":
-        raise UsageError("--cluster yarn is not available in this version (see 'Running on YARN' in the README)")
+        return "yarn"
     raise UsageError(f"--cluster must be one of {', '.join(TARGETS)}, got {target!r}")
 
 
 @contextlib.contextmanager
-def open_executor(target: str, workers: int | None = None, retries: int = 2, connect_timeout: float = 30.0) -> Iterator:
+def open_executor(
+    target: str,
+    workers: int | None = None,
+    retries: int = 2,
+    connect_timeout: float = 30.0,
+    yarn=None,
+    cache_path: str | None = None,
+) -> Iterator:
     """Open the cluster named by ``target`` and yield an executor for it.
 
     Parameters
@@ -76,6 +83,11 @@ def open_executor(target: str, workers: int | None = None, retries: int = 2, con
         Task retries after transient errors.
     connect_timeout : float
         Seconds to wait for a remote scheduler.
+    yarn : deploy.yarn.config.YarnConfig, optional
+        With ``target="yarn"``: the application to start (``workers``
+        overrides its worker count).
+    cache_path : str, optional
+        With ``target="yarn"``: the cache to ship to the workers.
 
     Raises
     ------
@@ -93,6 +105,16 @@ def open_executor(target: str, workers: int | None = None, retries: int = 2, con
     if kind == "local":
         with _local_client(workers or default_workers()) as client:
             yield DaskExecutor(client, retries=retries)
+        return
+    if kind == "yarn":
+        from deploy.yarn.run import yarn_client
+
+        if yarn is None or cache_path is None:
+            raise UsageError("--cluster yarn needs a config with a 'yarn:' section (--config) and a cache")
+        with yarn_client(yarn.with_overrides(workers=workers), cache_path) as (client, cluster):
+            executor = DaskExecutor(client, retries=retries)
+            executor.worker_cache_path = cluster.worker_cache_path
+            yield executor
         return
     with _remote_client(target, connect_timeout) as client:
         yield DaskExecutor(client, retries=retries)

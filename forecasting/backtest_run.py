@@ -102,7 +102,7 @@ def run_backtest(
     candidates = config.candidates()
     job_config = (job_config or ForecastConfig()).with_overrides(horizon=config.horizon)
     bt_id = backtest_id(cache.meta, str(cache.path), selected, candidates, cutoffs, job_config)
-    tasks = tasks_for(selected, str(cache.path), candidates, cutoffs, job_config, bt_id)
+    tasks = tasks_for(selected, executor.worker_cache_path or str(cache.path), candidates, cutoffs, job_config, bt_id)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     url = store_url(out_dir, store)

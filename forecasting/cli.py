@@ -64,8 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="forecast every region (the nightly job)")
     run.add_argument("--cache", required=True, type=Path, help="the SQLite cache")
     run.add_argument("--out", required=True, type=Path, help="output folder (results store and run exports)")
-    run.add_argument("--cluster", default="local", help="serial, local (default) or a scheduler address tcp://host:port")
-    run.add_argument("--workers", type=int, help="worker processes of a local cluster (default: one per core)")
+    run.add_argument("--cluster", default="local", help="serial, local (default), yarn, or a scheduler address tcp://host:port")
+    run.add_argument("--workers", type=int, help="worker processes of a local cluster (default: one per core), or YARN worker containers")
     run.add_argument("--regions", help="comma-separated region ids (default: all)")
     run.add_argument("--horizon", help="how far ahead, e.g. 28D (default from config: 28D)")
     run.add_argument("--run-date", help="YYYY-MM-DD (default: the day after the cache's latest data)")
@@ -79,8 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     bt = sub.add_parser("backtest", help="rolling-origin backtests; choose a champion model per region")
     bt.add_argument("--cache", required=True, type=Path, help="the SQLite cache")
     bt.add_argument("--out", required=True, type=Path, help="output folder (reports, plots, default results store)")
-    bt.add_argument("--cluster", default="local", help="serial, local (default) or a scheduler address tcp://host:port")
-    bt.add_argument("--workers", type=int, help="worker processes of a local cluster (default: one per core)")
+    bt.add_argument("--cluster", default="local", help="serial, local (default), yarn, or a scheduler address tcp://host:port")
+    bt.add_argument("--workers", type=int, help="worker processes of a local cluster (default: one per core), or YARN worker containers")
     bt.add_argument("--models", help="comma-separated model families (default from config: all)")
     bt.add_argument("--regions", help="comma-separated region ids (default: all)")
     bt.add_argument("--start", help="first cutoff date (with --end; default: the last year)")
@@ -92,7 +92,45 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--store", help="SQLAlchemy URL of the results store (default OUT/results.sqlite)")
     bt.add_argument("--no-plots", action="store_true", help="skip the PNG reports")
     bt.set_defaults(func=cmd_backtest)
+
+    spec = sub.add_parser("spec", help="print the skein application spec that --cluster yarn would submit")
+    spec.add_argument("--config", type=Path, required=True, help="YAML config with a 'yarn:' section")
+    spec.add_argument("--cache", type=Path, required=True, help="the SQLite cache to ship to the workers")
+    _yarn_overrides(spec)
+    spec.set_defaults(func=cmd_spec)
+    for p in (run, bt):
+        _yarn_overrides(p, workers=False)
     return parser
+
+
+def _yarn_overrides(parser, workers: bool = True) -> None:
+    group = parser.add_argument_group("YARN (with --cluster yarn; override the config's 'yarn:' section)")
+    if workers:
+        group.add_argument("--workers", type=int, help="worker containers")
+    group.add_argument("--queue", help="YARN queue")
+    group.add_argument("--name", help="YARN application name")
+    group.add_argument("--environment", help="packed environment archive (forecasting pack-env)")
+    group.add_argument("--worker-memory", help="memory per worker container, e.g. '6 GiB'")
+    group.add_argument("--worker-vcores", type=int, help="vcores (and threads) per worker container")
+
+
+def _yarn_config(args):
+    from deploy.yarn.config import load_yarn_config
+
+    return load_yarn_config(args.config).with_overrides(
+        queue=args.queue, name=args.name, environment=args.environment, worker_memory=args.worker_memory,
+        worker_vcores=args.worker_vcores,
+    )
+
+
+def cmd_spec(args) -> int:
+    from deploy.yarn.spec import build_spec
+
+    config = _yarn_config(args).with_overrides(workers=args.workers).validate()
+    if not args.cache.is_file():
+        raise UsageError(f"--cache: {args.cache} does not exist")
+    print(build_spec(config, str(args.cache)).to_yaml(), end="")
+    return errors.EXIT_OK
 
 
 def cmd_cache_build(args) -> int:
@@ -128,7 +166,8 @@ def cmd_run(args) -> int:
     cluster = "serial" if serial_requested() else args.cluster
     regions = _split(args.regions)
     use_champions = True if args.models == "champion" else (False if args.models else None)
-    with open_executor(cluster, workers=args.workers, retries=config.retries) as executor:
+    yarn = _yarn_config(args) if cluster == "yarn" else None
+    with open_executor(cluster, workers=args.workers, retries=config.retries, yarn=yarn, cache_path=str(args.cache)) as executor:
         summary = run_nightly(
             args.cache,
             args.out,
@@ -161,7 +200,8 @@ def cmd_backtest(args) -> int:
     )
     job_config = load_config(args.config)
     cluster = "serial" if serial_requested() else args.cluster
-    with open_executor(cluster, workers=args.workers, retries=job_config.retries) as executor:
+    yarn = _yarn_config(args) if cluster == "yarn" else None
+    with open_executor(cluster, workers=args.workers, retries=job_config.retries, yarn=yarn, cache_path=str(args.cache)) as executor:
         summary = run_backtest(
             args.cache, args.out, executor, config, job_config, regions=_split(args.regions), store=args.store,
             show_progress=True, plots=not args.no_plots,

@@ -165,7 +165,8 @@ def run_nightly(
     results = ResultsStore(url)
     run_id = new_run_id(run_date)
     configs = region_configs(results, config, selected, use_champions, url)
-    tasks = [RegionTask(r, cache_path, run_date, configs.get(r, config), run_id) for r in selected]
+    worker_cache = executor.worker_cache_path or cache_path
+    tasks = [RegionTask(r, worker_cache, run_date, configs.get(r, config), run_id) for r in selected]
     progress = Progress(len(tasks), enabled=None if show_progress else False)
     log.info("run %s: %d regions, run date %s, cluster %s, store %s", run_id, len(tasks), run_date, cluster or executor.name, url)
     if executor.dashboard_link:

@@ -41,6 +41,7 @@ class Executor(Protocol):
 
     name: str
     dashboard_link: str | None
+    worker_cache_path: str | None
 
     def run(self, fn: Callable, tasks: Iterable[RegionTask]) -> Iterator:
         """Yield one outcome per task, in completion order."""
@@ -57,6 +58,7 @@ class SerialExecutor:
 
     name = "serial"
     dashboard_link = None
+    worker_cache_path = None
 
     def __init__(self, retries: int = 2):
         self.retries = retries
@@ -93,6 +95,9 @@ class DaskExecutor:
     def __init__(self, client, retries: int = 2):
         self.client = client
         self.retries = retries
+        #: Where workers find the cache, when not at the driver's path
+        #: (on YARN: the key it was shipped under, in each container).
+        self.worker_cache_path: str | None = None
 
     @property
     def dashboard_link(self) -> str | None:

@@ -90,8 +90,10 @@ def test_load_config_errors_name_the_file(tmp_path):
 def test_shipped_specs_are_valid():
     from pathlib import Path
 
+    from deploy.yarn.config import load_yarn_config
     from forecasting.backtest import load_backtest_config
 
     for path in sorted((Path(__file__).parents[1] / "specs").glob("*.yaml")):
         load_config(path)
         load_backtest_config(path)
+        load_yarn_config(path).validate(check_files=False)  # the archive lives on the EMR master

@@ -1,0 +1,1 @@
+"""Dask on YARN through skein: config, application spec, container entry points, cluster."""

@@ -1,0 +1,181 @@
+"""The ``yarn:`` section of a config file, validated before anything is submitted.
+
+Example (``specs/nightly.yaml``)::
+
+    yarn:
+      name: forecasting-nightly
+      queue: default
+      workers: 8
+      worker_memory: 6 GiB
+      worker_vcores: 2
+      environment: /opt/forecasting/environment.tar.gz
+
+Memory takes binary units only (``MiB``, ``GiB``, ``TiB``): YARN counts
+memory in MiB, and ``4GB`` or a bare ``4096`` are ambiguous.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from forecasting.config import check_keys, parse_duration, read_section
+from forecasting.errors import ConfigError
+
+NAMESPACE = "yarn"
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(MiB|GiB|TiB)\s*$")
+_UNITS = {"MiB": 1, "GiB": 1024, "TiB": 1024 * 1024}
+_DECIMAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT])[bB]?\s*$")
+
+
+def parse_memory(value: Any, what: str) -> int:
+    """Memory in MiB from ``"4 GiB"``, ``"512 MiB"``...
+
+    Raises
+    ------
+    ConfigError
+        Without a binary unit, or not positive.
+    """
+    text = str(value)
+    match = _MEMORY.match(text)
+    if not match:
+        hint = ""
+        dec = _DECIMAL.match(text)
+        if dec:
+            hint = f" (did you mean '{dec.group(1)} {dec.group(2).upper()}iB'?)"
+        elif re.fullmatch(r"\s*\d+\s*", text):
+            hint = f" (a bare number has no unit: did you mean '{text.strip()} MiB'?)"
+        raise ConfigError(f"{what}: {value!r} is not a memory size like '4 GiB' or '512 MiB'{hint}")
+    mib = float(match.group(1)) * _UNITS[match.group(2)]
+    if mib < 1 or mib != int(mib):
+        raise ConfigError(f"{what}: {value!r} must be a whole, positive number of MiB")
+    return int(mib)
+
+
+@dataclass(frozen=True)
+class YarnConfig:
+    """How to run the Dask cluster on YARN.
+
+    Parameters
+    ----------
+    name, queue, tags, node_label, user
+        YARN application name, queue, tags, node label expression (of every
+        container) and the user to submit as (empty: the caller).
+    workers : int
+        Worker containers at start.
+    worker_memory, worker_vcores
+        Resources of each worker container; the Dask worker gets a memory
+        limit of the whole container and one thread per vcore.
+    worker_restarts : int
+        Times YARN restarts failed worker containers (-1: always).
+    scheduler_memory, scheduler_vcores
+        Resources of the scheduler container.
+    master_memory, master_vcores
+        Resources of skein's application master.
+    environment : str
+        Packed virtualenv (``forecasting pack-env``), shipped as an archive.
+    python : str
+        Interpreter inside the unpacked environment.
+    files : tuple
+        ``(key, path)`` extra files shipped to every container.
+    env : tuple
+        ``(name, value)`` environment variables of the worker and scheduler.
+    principal, keytab
+        Kerberos identity of the skein driver (both or neither).
+    driver_address, driver_security
+        An already running skein driver (``host:port``) and the folder of
+        its ``skein.crt``/``skein.pem``; without them skein starts its Java
+        driver (needs ``yarn``, ``java`` and ``HADOOP_CONF_DIR``).
+    deploy_timeout : str
+        How long to wait for the scheduler to come up.
+    tls : bool
+        Encrypt Dask's own communication with per-application certificates.
+    """
+
+    name: str = "forecasting"
+    queue: str = "default"
+    tags: tuple = ()
+    node_label: str = ""
+    user: str = ""
+    workers: int = 2
+    worker_memory: str = "4 GiB"
+    worker_vcores: int = 1
+    worker_restarts: int = -1
+    scheduler_memory: str = "2 GiB"
+    scheduler_vcores: int = 1
+    master_memory: str = "512 MiB"
+    master_vcores: int = 1
+    environment: str = "environment.tar.gz"
+    python: str = "environment/bin/python"
+    files: tuple = ()
+    env: tuple = ()
+    principal: str = ""
+    keytab: str = ""
+    driver_address: str = ""
+    driver_security: str = ""
+    deploy_timeout: str = "120s"
+    tls: bool = False
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None, source: str = "yarn") -> "YarnConfig":
+        data = check_keys(data, cls, source)
+        for key in ("files", "env"):
+            if key in data:
+                value = data[key] or {}
+                if not isinstance(value, Mapping):
+                    raise ConfigError(f"{source}: {key} must be a mapping")
+                data[key] = tuple(sorted((str(k), str(v)) for k, v in value.items()))
+        if "tags" in data:
+            data["tags"] = tuple(str(t) for t in (data["tags"] or ()))
+        return cls(**data)
+
+    def validate(self, source: str = "yarn", check_files: bool = True) -> "YarnConfig":
+        """Check every value (and, unless told not to, that shipped files exist)."""
+        for name in ("workers", "worker_vcores", "scheduler_vcores", "master_vcores"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{source}: {name} must be a whole number >= 1, got {value!r}")
+        if isinstance(self.worker_restarts, bool) or not isinstance(self.worker_restarts, int) or self.worker_restarts < -1:
+            raise ConfigError(f"{source}: worker_restarts must be -1 (always) or a whole number >= 0, got {self.worker_restarts!r}")
+        for name in ("worker_memory", "scheduler_memory", "master_memory"):
+            parse_memory(getattr(self, name), f"{source}: {name}")
+        parse_duration(self.deploy_timeout, f"{source}: deploy_timeout")
+        if not self.name.strip():
+            raise ConfigError(f"{source}: name must not be empty")
+        if bool(self.principal) != bool(self.keytab):
+            raise ConfigError(f"{source}: give both principal and keytab for Kerberos, or neither")
+        if check_files:
+            paths = [("environment", self.environment)] + [(f"files.{k}", v) for k, v in self.files]
+            if self.keytab:
+                paths.append(("keytab", self.keytab))
+            if self.driver_security:
+                paths.append(("driver_security", self.driver_security))
+            for what, path in paths:
+                if not Path(path).expanduser().exists():
+                    hint = " (build it with 'forecasting pack-env --out ...')" if what == "environment" else ""
+                    raise ConfigError(f"{source}: {what}: {path} does not exist{hint}")
+        for key, _ in self.files:
+            if key in ("environment", "cache.sqlite") or "/" in key:
+                raise ConfigError(f"{source}: files: {key!r} is reserved or not a plain name")
+        return self
+
+    def with_overrides(self, **overrides) -> "YarnConfig":
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    @property
+    def worker_memory_mib(self) -> int:
+        return parse_memory(self.worker_memory, "worker_memory")
+
+    def to_dict(self) -> dict:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["files"], out["env"], out["tags"] = dict(self.files), dict(self.env), list(self.tags)
+        return out
+
+
+def load_yarn_config(path) -> YarnConfig:
+    """The ``yarn:`` section of a YAML file (defaults without a file); not yet validated."""
+    if path is None:
+        return YarnConfig()
+    return YarnConfig.from_dict(read_section(path, NAMESPACE), source=str(path))

@@ -1,0 +1,47 @@
+"""Entry point of the ``dask.scheduler`` container: ``python -m deploy.yarn.scheduler``.
+
+Starts a Dask scheduler, publishes its address and dashboard link in the
+application's key-value store (``dask.scheduler``, ``dask.dashboard``), and
+runs until the scheduler is closed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+from deploy.yarn.container import bind_host, configure_logging, protocol, security, tls_arguments
+from deploy.yarn.spec import KV_DASHBOARD, KV_SCHEDULER
+
+log = logging.getLogger("deploy.yarn.scheduler")
+
+
+async def serve(args) -> None:
+    import skein
+    from distributed import Scheduler
+
+    app = skein.ApplicationClient.from_current()
+    host = bind_host()
+    async with Scheduler(
+        host=host, port=0, protocol=protocol(args), dashboard_address=f"{host}:0", security=security(args, "scheduler")
+    ) as scheduler:
+        app.kv[KV_SCHEDULER] = scheduler.address.encode()
+        dashboard = ""
+        if "dashboard" in scheduler.services:
+            dashboard = f"http://{host}:{scheduler.services['dashboard'].port}/status"
+        app.kv[KV_DASHBOARD] = dashboard.encode()
+        log.info("scheduler at %s, dashboard %s", scheduler.address, dashboard or "unavailable")
+        await scheduler.finished()
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m deploy.yarn.scheduler")
+    tls_arguments(parser)
+    args = parser.parse_args(argv)
+    configure_logging()
+    asyncio.run(serve(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Entry point of a ``dask.worker`` container: ``python -m deploy.yarn.worker``.
+
+Waits for the scheduler's address in the key-value store, then starts a
+Nanny (which restarts its worker process if it dies or outgrows its memory)
+named after the container, with the container's memory as memory limit and
+one thread per vcore.  The working directory holds ``cache.sqlite``, which
+the jobs open read-only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+
+from deploy.yarn.container import bind_host, configure_logging, security, tls_arguments
+from deploy.yarn.spec import KV_SCHEDULER
+
+log = logging.getLogger("deploy.yarn.worker")
+
+
+async def serve(args, scheduler_address: str) -> None:
+    from distributed import Nanny
+
+    async with Nanny(
+        scheduler_address,
+        host=bind_host(),
+        nthreads=args.nthreads,
+        memory_limit=args.memory_limit,
+        name=os.environ.get("SKEIN_CONTAINER_ID"),
+        security=security(args, "worker"),
+        local_directory=os.path.join(os.getcwd(), "dask-worker-space"),
+    ) as nanny:
+        log.info("worker %s connected to %s", nanny.name, scheduler_address)
+        await nanny.finished()
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m deploy.yarn.worker")
+    parser.add_argument("--nthreads", type=int, default=1)
+    parser.add_argument("--memory-limit", default="auto")
+    tls_arguments(parser)
+    args = parser.parse_args(argv)
+    configure_logging()
+    import skein
+
+    app = skein.ApplicationClient.from_current()
+    address = app.kv.wait(KV_SCHEDULER).decode()
+    asyncio.run(serve(args, address))
+
+
+if __name__ == "__main__":
+    main()
