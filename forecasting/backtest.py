@@ -80,7 +80,7 @@ class BacktestConfig:
     cutoffs: int | None = None
     start: str | None = None
     end: str | None = None
-    models: tuple[ModelSpec, ...] = tuple(ModelSpec(n) for n in ("seasonal_naive", "mstl", "sarimax", "gbm"))
+    models: tuple[ModelSpec, ...] = tuple(ModelSpec(n) for n in ("seasonal_naive", "seasonal_median", "mstl", "sarimax", "gbm"))
     grid: tuple = ()
     search: str = "grid"
     n_samples: int = 10

@@ -13,12 +13,12 @@ from forecasting.models.base import Forecaster
 from forecasting.models.combination import Combination
 from forecasting.models.ets import MSTLForecaster
 from forecasting.models.gbm import GBMForecaster
-from forecasting.models.naive import SeasonalNaive
+from forecasting.models.naive import SeasonalMedian, SeasonalNaive
 from forecasting.models.sarimax import SARIMAXForecaster
 
 #: Registered models by name.
 MODELS: dict[str, type[Forecaster]] = {
-    cls.name: cls for cls in (SeasonalNaive, MSTLForecaster, SARIMAXForecaster, GBMForecaster, Combination)
+    cls.name: cls for cls in (SeasonalNaive, SeasonalMedian, MSTLForecaster, SARIMAXForecaster, GBMForecaster, Combination)
 }
 
 

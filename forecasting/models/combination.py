@@ -16,7 +16,8 @@ class Combination(Forecaster):
     Parameters
     ----------
     members : tuple of str
-        Model labels (``gbm``, ``sarimax[order=[1,0,1]]``...), at least two.
+        Model labels (``gbm``, ``sarimax[order=[1,0,1]]``...), at least two;
+        by default a cheap, robust blend of the two seasonal baselines.
 
     Attributes
     ----------
@@ -26,7 +27,7 @@ class Combination(Forecaster):
 
     name = "combination"
 
-    def __init__(self, *, members: tuple = ()):
+    def __init__(self, *, members: tuple = ("seasonal_median", "seasonal_naive")):
         self.members = members
 
     def fit(self, y: pd.Series, X: pd.DataFrame, horizon: int) -> "Combination":

@@ -6,6 +6,8 @@ quantiles that the naive and MSTL models use for their intervals.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -187,3 +189,72 @@ def _last_season(values: np.ndarray, m: int, slots, spd: int) -> np.ndarray:
 
 def _utc_slots(index: pd.DatetimeIndex, spd: int) -> np.ndarray:
     return slot_of_day_codes(pd.DataFrame(index=index), spd)
+
+
+class SeasonalMedian(Forecaster):
+    """The median of the same slot over the last ``n_weeks`` seasons.
+
+    Steadier than :class:`SeasonalNaive` where demand repeats closely from
+    week to week (schedules, habits): one odd week (a holiday, a storm) in
+    the history does not carry over into every week forecast.  Intervals
+    are empirical quantiles, per local slot of day, of this very forecast's
+    one-season-ahead errors over the last ``n_seasons`` seasons.
+
+    Parameters
+    ----------
+    season : str
+        Season length, a whole number of slots.
+    n_weeks : int
+        Seasons whose values are combined by the median.
+    n_seasons : int
+        Seasons of errors the intervals are estimated from.
+    """
+
+    name = "seasonal_median"
+
+    def __init__(self, *, season: str = "7D", n_weeks: int = 4, n_seasons: int = 8):
+        self.season = season
+        self.n_weeks = n_weeks
+        self.n_seasons = n_seasons
+
+    def fit(self, y: pd.Series, X: pd.DataFrame, horizon: int) -> "SeasonalMedian":
+        """Store the median profile of the last seasons and the error quantiles.
+
+        Raises
+        ------
+        ValueError
+            With fewer than two seasons of history.
+        """
+        step = pd.Timedelta(pd.tseries.frequencies.to_offset(y.index.freq))
+        m = season_slots(self.season, step)
+        k = int(self.n_weeks)
+        if k < 1:
+            raise ConfigError(f"seasonal_median: n_weeks must be at least 1, got {self.n_weeks!r}")
+        values = y.to_numpy(dtype=float)
+        n = len(values)
+        if n < 2 * m:
+            raise ValueError("seasonal_median needs at least two seasons of history")
+        spd = slots_per_day(y.index)
+        X = X.reindex(y.index) if X is not None else None
+        self.step_, self.end_, self.season_slots_, self.slots_per_day_ = step, y.index[-1], m, spd
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices are filled just below
+            last = np.stack([values[n - (j + 1) * m: n - j * m] for j in range(min(k, n // m))])
+            profile = np.nanmedian(last, axis=0)
+            fallback = _last_season(values, m, slot_of_day_codes(X, spd) if X is not None else None, spd)
+            self.profile_ = np.where(np.isfinite(profile), profile, fallback)
+            # One-season-ahead errors of the same forecast, for the intervals.
+            start = max(m, n - int(self.n_seasons) * m)
+            lags = np.stack([values[start - (j + 1) * m: n - (j + 1) * m] for j in range(min(k, start // m))])
+            errors = values[start:] - np.nanmedian(lags, axis=0)
+        slots = slot_of_day_codes(X.iloc[start:], spd) if X is not None else _utc_slots(y.index[start:], spd)
+        self.error_quantiles_ = slot_quantiles(errors, slots, spd)
+        return self
+
+    def predict(self, X_future: pd.DataFrame) -> pd.DataFrame:
+        """Forecast the slots of ``X_future.index`` (all after the history)."""
+        h = horizon_steps(X_future.index, self.end_, self.step_)
+        point = self.profile_[(h - 1) % self.season_slots_]
+        slots = slot_of_day_codes(X_future, self.slots_per_day_)
+        quantiles = {q: point + self.error_quantiles_[slots, j] for j, q in enumerate(QUANTILES)}
+        return finalize_forecast(X_future.index, point, quantiles)

@@ -74,7 +74,7 @@ def _check_contract(frame: pd.DataFrame, index: pd.DatetimeIndex) -> None:
 
 
 def test_registry_lists_models():
-    assert available_models() == sorted(MODELS) == ["gbm", "mstl", "sarimax", "seasonal_naive"]
+    assert available_models() == sorted(MODELS) == ["combination", "gbm", "mstl", "sarimax", "seasonal_median", "seasonal_naive"]
     for name, cls in MODELS.items():
         assert issubclass(cls, Forecaster) and cls.name == name
 
@@ -94,7 +94,7 @@ def test_unknown_model_suggests_close_match():
 
 
 def test_unknown_model_without_close_match_lists_known():
-    with pytest.raises(ConfigError, match="known models: gbm, mstl, sarimax, seasonal_naive") as info:
+    with pytest.raises(ConfigError, match="known models: " + ", ".join(available_models())) as info:
         make_model("prophet")
     assert "did you mean" not in str(info.value)
 
