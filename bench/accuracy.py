@@ -59,7 +59,8 @@ def main(regions: int = 20, days: int = 365, cutoffs: int = 12, workers: int = 2
                 "champions": c.model.value_counts().to_dict(),
                 "wall_s": round(s.wall_seconds, 1),
             }
-    result = {"cutoffs": cutoffs, "horizon": config.horizon, "datasets": out, "machine": machine()}
+    result = {"cutoffs": cutoffs, "horizon": config.horizon, "models": [c.label for c in config.candidates()],
+              "datasets": out, "machine": machine()}
     if write:
         _write(result, regions, days, cutoffs)
     return result
@@ -78,8 +79,8 @@ def _write(r: dict, regions: int, days: int, cutoffs: int) -> None:
     body = f"""## Forecast accuracy
 
 Command: `python -m bench accuracy --regions {regions} --days {days} --cutoffs {cutoffs}`
-(rolling-origin backtest, {cutoffs} weekly cutoffs, horizon {r['horizon']}, models seasonal_naive, mstl, sarimax,
-gbm and the top-2 combination; champion = lowest mean MASE per region).
+(rolling-origin backtest, {cutoffs} weekly cutoffs, horizon {r['horizon']}, models {', '.join(r['models'])}
+and the top-2 combination; champion = lowest mean MASE per region).
 
 Machine: {r['machine']}
 

@@ -31,6 +31,7 @@ from forecasting.config import ForecastConfig, parse_duration
 from forecasting.data.cache import RegionData, open_cache
 from forecasting.errors import ModelError, RegionDataError
 from forecasting.features import build_features
+from forecasting.logs import task_context
 from forecasting.metrics import mase
 from forecasting.models.base import adjust_interval
 
@@ -158,20 +159,21 @@ def run_task(task):
     OSError, sqlite3.OperationalError, TimeoutError
         Transient errors, for the runner to retry.
     """
-    start = time.perf_counter()
-    log.info("%s: start", task.key)
-    try:
-        with threadpool_limits(limits=1), inner_parallelism(getattr(task.config, "inner_parallelism", "serial")):
-            result = task.compute()
-    except TRANSIENT_ERRORS:
-        log.warning("%s: transient error, may be retried", task.key, exc_info=True)
-        raise
-    except Exception as exc:  # any deterministic failure is this task's alone
-        duration = time.perf_counter() - start
-        log.error("%s: failed after %.2fs: %s: %s", task.key, duration, type(exc).__name__, exc, exc_info=True)
-        return RegionFailure.from_exception(task, exc, worker=worker_name(), duration=duration)
-    log.info("%s: ok in %.2fs", task.key, time.perf_counter() - start)
-    return result
+    with task_context(task.key):
+        start = time.perf_counter()
+        log.info("%s: start", task.key)
+        try:
+            with threadpool_limits(limits=1), inner_parallelism(getattr(task.config, "inner_parallelism", "serial")):
+                result = task.compute()
+        except TRANSIENT_ERRORS:
+            log.warning("%s: transient error, may be retried", task.key, exc_info=True)
+            raise
+        except Exception as exc:  # any deterministic failure is this task's alone
+            duration = time.perf_counter() - start
+            log.error("%s: failed after %.2fs: %s: %s", task.key, duration, type(exc).__name__, exc, exc_info=True)
+            return RegionFailure.from_exception(task, exc, worker=worker_name(), duration=duration)
+        log.info("%s: ok in %.2fs", task.key, time.perf_counter() - start)
+        return result
 
 
 def forecast_region(region: str, cache_path: str, config: ForecastConfig, run_date: str) -> RegionResult:

@@ -8,7 +8,9 @@ import os
 import socket
 import sys
 
-LOG_FORMAT = "%(asctime)s %(levelname)s [app={app} container={container}] %(name)s: %(message)s"
+from distributed.diagnostics.plugin import WorkerPlugin
+
+LOG_FORMAT = "%(asctime)s %(levelname)s [app={app} container={container}] [task=%(task)s] %(name)s: %(message)s"
 
 
 def bind_host() -> str:
@@ -22,12 +24,35 @@ def bind_host() -> str:
 
 
 def configure_logging() -> None:
-    """One line per record, tagged with the YARN application and container ids.
+    """One line per record, tagged with the YARN application and container ids
+    and, inside a task, the task's key (region, model, cutoff).
 
     On-call engineers read these lines in ``yarn logs -applicationId ...``.
     """
-    fmt = LOG_FORMAT.format(app=os.environ.get("SKEIN_APPLICATION_ID", "-"), container=os.environ.get("SKEIN_CONTAINER_ID", "-"))
-    logging.basicConfig(level=logging.INFO, format=fmt, stream=sys.stderr, force=True)
+    from forecasting.logs import TaskFilter
+
+    # YARN's container id (what 'yarn logs' prints), else skein's name for it.
+    container = os.environ.get("CONTAINER_ID") or os.environ.get("SKEIN_CONTAINER_ID", "-")
+    fmt = LOG_FORMAT.format(app=os.environ.get("SKEIN_APPLICATION_ID", "-"), container=container)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(fmt))
+    handler.addFilter(TaskFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+
+
+class ContainerLogging(WorkerPlugin):
+    """Worker start-up callback: our log format inside the worker process.
+
+    The Nanny runs the worker in a process of its own; this plugin sets the
+    format there when the worker starts.
+    """
+
+    name = "forecasting-container-logging"
+
+    def setup(self, worker) -> None:
+        configure_logging()
 
 
 def tls_arguments(parser: argparse.ArgumentParser) -> None:

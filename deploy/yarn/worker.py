@@ -14,7 +14,7 @@ import asyncio
 import logging
 import os
 
-from deploy.yarn.container import bind_host, configure_logging, security, tls_arguments
+from deploy.yarn.container import ContainerLogging, bind_host, configure_logging, security, tls_arguments
 from deploy.yarn.spec import KV_SCHEDULER
 
 log = logging.getLogger("deploy.yarn.worker")
@@ -31,6 +31,7 @@ async def serve(args, scheduler_address: str) -> None:
         name=os.environ.get("SKEIN_CONTAINER_ID"),
         security=security(args, "worker"),
         local_directory=os.path.join(os.getcwd(), "dask-worker-space"),
+        plugins={ContainerLogging()},
     ) as nanny:
         log.info("worker %s connected to %s", nanny.name, scheduler_address)
         await nanny.finished()

@@ -110,7 +110,10 @@ def test_nightly_run_on_yarn_matches_the_local_run(yarn_standin, packed_environm
     (app,) = yarn_standin.client().get_applications(states=["FINISHED"])
     assert str(app.final_status) == "SUCCEEDED"
     logs = list(yarn_standin.log_root.glob(f"{app.id}/*/dask.worker.log"))
-    assert len(logs) >= 2 and any("r005" in p.read_text() for p in logs)
+    assert len(logs) >= 2
+    # On-call's view: the failure's line says which application, container and region.
+    lines = [line for p in logs for line in p.read_text().splitlines() if "RegionDataError" in line and "failed after" in line]
+    assert lines and f"[app={app.id} container=" in lines[0] and f"[task=forecast-{RUN_DATE}-r005]" in lines[0]
 
 
 def test_killing_a_worker_container_mid_run_still_gives_every_forecast(yarn_standin, packed_environment, cache, tmp_path):
@@ -130,6 +133,16 @@ def test_killing_a_worker_container_mid_run_still_gives_every_forecast(yarn_stan
     assert len(outcomes) == len(by_region) == 8  # exactly one outcome per region
     assert [r for r, o in by_region.items() if not o.ok] == ["r005"]
     assert killed is not None
+
+
+def test_backtest_on_yarn(yarn_standin, packed_environment, cache, tmp_path):
+    config = _config_file(tmp_path, _yarn_section(yarn_standin, packed_environment, tmp_path))
+    args = ["--log-level", "WARNING", "backtest", "--cluster", "yarn", "--config", str(config), "--cache", str(cache),
+            "--out", str(tmp_path / "bt"), "--models", "seasonal_naive,seasonal_median", "--regions", "r000,r001",
+            "--cutoffs", "2", "--horizon", "7D", "--no-plots"]
+    assert main(args) == 0
+    champions = pd.read_csv(tmp_path / "bt" / "champions.csv")
+    assert sorted(champions.region) == ["r000", "r001"]
 
 
 def test_scale_up_and_down(yarn_standin, packed_environment, cache, tmp_path):
