@@ -25,8 +25,11 @@ def run_once(cache: Path, out: Path, cluster: str, workers: int, config: Backtes
     return wall, summary.n_tasks
 
 
+MODELS = ("seasonal_naive", "mstl", "sarimax", "gbm")
+
+
 def main(regions: int = 20, days: int = 180, cutoffs: int = 12, repeat: int = 1, workers: int = 2, write: bool = True) -> dict:
-    config = BacktestConfig(cutoffs=cutoffs, horizon="28D", step="7D")
+    config = BacktestConfig.from_dict({"cutoffs": cutoffs, "horizon": "28D", "step": "7D", "models": list(MODELS)})
     with tempfile.TemporaryDirectory(prefix="bench-backtest-") as tmp:
         tmp = Path(tmp)
         cache = tmp / "cache.sqlite"

@@ -174,3 +174,19 @@ def test_a_scheduler_that_never_starts_is_a_clear_error_and_the_app_is_killed(ya
     assert time.monotonic() - start < 60
     (app,) = yarn_standin.client().get_applications(states=["KILLED"])
     assert app.name == "forecasting-test"
+
+
+def test_adapt_and_ctrl_c_ends_the_application_killed(yarn_standin, packed_environment, cache, tmp_path):
+    yarn = YarnConfig.from_dict(_yarn_section(yarn_standin, packed_environment, tmp_path, workers=1))
+    with pytest.raises(KeyboardInterrupt):
+        with yarn_client(yarn, str(cache)) as (client, cluster):
+            app_id = cluster.app_id
+            cluster.adapt(minimum=2, maximum=3)
+            client.wait_for_workers(2, timeout=120)
+            assert 2 <= len(cluster.requested) <= 3
+            assert cluster.logs()  # Dask's own recent log lines of scheduler and workers
+            raise KeyboardInterrupt  # as if the operator pressed Ctrl-C
+    yarn_standin.wait_for_app(app_id)
+    report = yarn_standin.client().application_report(app_id)
+    assert str(report.final_status) == "KILLED"
+    assert not yarn_standin.live_process_groups()
