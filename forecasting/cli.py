@@ -62,34 +62,22 @@ def build_parser() -> argparse.ArgumentParser:
     imp.set_defaults(func=cmd_cache_import)
 
     run = sub.add_parser("run", help="forecast every region (the nightly job)")
-    run.add_argument("--cache", required=True, type=Path, help="the SQLite cache")
-    run.add_argument("--out", required=True, type=Path, help="output folder (results store and run exports)")
-    run.add_argument("--cluster", default="local", help="serial, local (default), yarn, or a scheduler address tcp://host:port")
-    run.add_argument("--workers", type=int, help="worker processes of a local cluster (default: one per core), or YARN worker containers")
-    run.add_argument("--regions", help="comma-separated region ids (default: all)")
+    _job_arguments(run)
     run.add_argument("--horizon", help="how far ahead, e.g. 28D (default from config: 28D)")
     run.add_argument("--run-date", help="YYYY-MM-DD (default: the day after the cache's latest data)")
     run.add_argument("--models", help="comma-separated candidate models, or 'champion' (default: the backtest champions "
                      "when the store has them, else the config's models)")
-    run.add_argument("--config", type=Path, help="YAML config with a 'forecasting:' section")
-    run.add_argument("--store", help="SQLAlchemy URL of the results store (default OUT/results.sqlite)")
     run.add_argument("--max-failed-fraction", type=float, help="above this fraction of failed regions exit 3 (default 0.1)")
     run.set_defaults(func=cmd_run)
 
     bt = sub.add_parser("backtest", help="rolling-origin backtests; choose a champion model per region")
-    bt.add_argument("--cache", required=True, type=Path, help="the SQLite cache")
-    bt.add_argument("--out", required=True, type=Path, help="output folder (reports, plots, default results store)")
-    bt.add_argument("--cluster", default="local", help="serial, local (default), yarn, or a scheduler address tcp://host:port")
-    bt.add_argument("--workers", type=int, help="worker processes of a local cluster (default: one per core), or YARN worker containers")
+    _job_arguments(bt)
     bt.add_argument("--models", help="comma-separated model families (default from config: all)")
-    bt.add_argument("--regions", help="comma-separated region ids (default: all)")
     bt.add_argument("--start", help="first cutoff date (with --end; default: the last year)")
     bt.add_argument("--end", help="last cutoff date")
     bt.add_argument("--cutoffs", type=int, help="use the last N cutoffs instead of --start/--end")
     bt.add_argument("--horizon", help="forecast length per window, e.g. 28D")
     bt.add_argument("--step", help="days between cutoffs, e.g. 7D")
-    bt.add_argument("--config", type=Path, help="YAML config ('backtest:' and 'forecasting:' sections)")
-    bt.add_argument("--store", help="SQLAlchemy URL of the results store (default OUT/results.sqlite)")
     bt.add_argument("--no-plots", action="store_true", help="skip the PNG reports")
     bt.set_defaults(func=cmd_backtest)
 
@@ -109,6 +97,18 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (run, bt):
         _yarn_overrides(p, workers=False)
     return parser
+
+
+def _job_arguments(parser) -> None:
+    """Options that 'run' and 'backtest' share."""
+    parser.add_argument("--cache", required=True, type=Path, help="the SQLite cache")
+    parser.add_argument("--out", required=True, type=Path, help="output folder (results store, reports)")
+    parser.add_argument("--cluster", default="local", help="serial, local (default), yarn, or a scheduler address tcp://host:port")
+    parser.add_argument("--workers", type=int,
+                        help="worker processes of a local cluster (default: one per core), or YARN worker containers")
+    parser.add_argument("--regions", help="comma-separated region ids (default: all)")
+    parser.add_argument("--config", type=Path, help="YAML config ('forecasting:', 'backtest:', 'yarn:' sections)")
+    parser.add_argument("--store", help="SQLAlchemy URL of the results store (default OUT/results.sqlite)")
 
 
 def _yarn_overrides(parser, workers: bool = True) -> None:
