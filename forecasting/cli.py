@@ -81,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--no-plots", action="store_true", help="skip the PNG reports")
     bt.set_defaults(func=cmd_backtest)
 
+    status = sub.add_parser("status", help="recent runs, or one run's regions (status, attempts, errors)")
+    status.add_argument("run_id", nargs="?", help="a run id (default: list the recent runs)")
+    status.add_argument("--out", type=Path, help="output folder of the runs (its results.sqlite)")
+    status.add_argument("--store", help="SQLAlchemy URL of the results store")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(func=cmd_status)
+
     pack = sub.add_parser("pack-env", help="pack this virtualenv (venv-pack) for the YARN containers")
     pack.add_argument("--out", required=True, type=Path, help="archive to write, e.g. environment.tar.gz")
     pack.add_argument("--python-prefix", type=Path, help="virtualenv to pack (default: the running one)")
@@ -129,6 +136,36 @@ def _yarn_config(args):
         queue=args.queue, name=args.name, environment=args.environment, worker_memory=args.worker_memory,
         worker_vcores=args.worker_vcores,
     )
+
+
+def cmd_status(args) -> int:
+    import json
+
+    from forecasting.results import ResultsStore, store_url
+
+    if not args.store and not args.out:
+        raise UsageError("status: give --out (the runs' output folder) or --store")
+    if args.out and not args.store and not (args.out / "results.sqlite").is_file():
+        raise UsageError(f"status: no results store in {args.out}")
+    store = ResultsStore(store_url(args.out, args.store) if not args.store else args.store)
+    try:
+        if args.run_id is None:
+            frame = store.recent_runs()
+            cols = ["run_id", "kind", "run_date", "status", "n_regions", "n_ok", "n_failed", "cluster"]
+            print(frame[cols].to_json(orient="records") if args.json else frame[cols].to_string(index=False))
+            return errors.EXIT_OK
+        run = store.run(args.run_id)
+        regions = store.region_outcomes(args.run_id)
+    finally:
+        store.close()
+    cols = ["region", "status", "model", "attempts", "duration_s", "worker", "error_type", "message"]
+    if args.json:
+        print(json.dumps({"run": run, "regions": regions[cols + ["traceback"]].to_dict("records")}, default=str))
+        return errors.EXIT_OK
+    print(f"run {run['run_id']} ({run['kind']}, run date {run['run_date']}): {run['status'].upper()}, "
+          f"{run['n_ok']} ok, {run['n_failed']} failed of {run['n_regions']}" + (f" ({run['message']})" if run["message"] else ""))
+    print(regions[cols].to_string(index=False, na_rep="", max_colwidth=60))
+    return errors.EXIT_OK
 
 
 def cmd_pack_env(args) -> int:

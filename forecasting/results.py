@@ -280,6 +280,12 @@ class ResultsStore:
             raise UsageError(f"no run {run_id!r} in the results store")
         return dict(row)
 
+    def recent_runs(self, limit: int = 10) -> pd.DataFrame:
+        """The latest runs, newest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(runs).order_by(runs.c.started_at.desc()).limit(limit)).mappings().all()
+        return pd.DataFrame(rows, columns=[c.name for c in runs.columns])
+
     def region_outcomes(self, run_id: str) -> pd.DataFrame:
         """All ``region_runs`` rows of a run."""
         with self.engine.connect() as conn:

@@ -98,3 +98,18 @@ def test_backtest_usage_errors(capsys, synthetic_cache, tmp_path):
     assert "whole days" in _one_line_error(capsys)
     assert main(base + ["--start", "2030-01-01"]) == errors.EXIT_USAGE
     assert "no cutoff fits" in _one_line_error(capsys)
+
+
+def test_status_lists_runs_and_shows_one(capsys, poisoned_cache, tmp_path):
+    import json
+
+    assert main(_run_args(poisoned_cache, tmp_path, "--max-failed-fraction", "0.5")) == errors.EXIT_SOME_FAILED
+    capsys.readouterr()
+    assert main(["status", "--out", str(tmp_path), "--json"]) == 0
+    (run,) = json.loads(capsys.readouterr().out)
+    assert run["status"] == "partial" and run["n_failed"] == 2
+    assert main(["status", run["run_id"], "--out", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "PARTIAL" in text and "r001" in text and "RegionDataError" in text
+    assert main(["status", "nope", "--out", str(tmp_path)]) == errors.EXIT_USAGE
+    assert "no run 'nope'" in _one_line_error(capsys)
