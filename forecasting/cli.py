@@ -164,7 +164,7 @@ def cmd_status(args) -> int:
         return errors.EXIT_OK
     print(f"run {run['run_id']} ({run['kind']}, run date {run['run_date']}): {run['status'].upper()}, "
           f"{run['n_ok']} ok, {run['n_failed']} failed of {run['n_regions']}" + (f" ({run['message']})" if run["message"] else ""))
-    print(regions[cols].to_string(index=False, na_rep="", max_colwidth=60))
+    print(regions[cols].astype(object).where(regions[cols].notna(), "").to_string(index=False, max_colwidth=60))
     return errors.EXIT_OK
 
 
