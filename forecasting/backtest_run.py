@@ -132,8 +132,8 @@ def run_backtest(
         raise
     finally:
         results.close()
-    failed = task_rows[task_rows.status == "failed"]
-    _write_csv(out_dir / "failures.csv", failed, ["region", "model", "cutoff", "error_type", "message"])
+    failed = task_rows[task_rows.status.isin(["failed", "lost"])]
+    _write_csv(out_dir / "failures.csv", failed, ["region", "model", "cutoff", "status", "error_type", "message"])
     return BacktestSummary(bt_id, len(tasks), len(done), len(failed), cutoffs, out_dir, url, champions, time.monotonic() - started)
 
 

@@ -17,6 +17,9 @@ from forecasting.data.cache import from_epoch_seconds, to_epoch_seconds
 from forecasting.models.base import FORECAST_COLUMNS
 from forecasting.results import ResultsStore, backtest_predictions, backtest_tasks, backtests, champions
 
+#: Task statuses a resumed backtest does not run again.  ``failed``: the
+#: model or data failed, and would again; ``lost``: a worker died or I/O
+#: kept failing, worth another try.
 FINISHED = ("ok", "failed")
 
 
@@ -75,7 +78,7 @@ class BacktestStore(ResultsStore):
                 values = {"status": "ok", "scale": outcome.scale, "duration_s": outcome.duration, "worker": outcome.worker,
                           "error_type": None, "message": None, "traceback": None}
             else:
-                values = {"status": "failed", "scale": None, "duration_s": outcome.duration, "worker": outcome.worker,
+                values = {"status": "lost" if outcome.retryable else "failed", "scale": None, "duration_s": outcome.duration, "worker": outcome.worker,
                           "error_type": outcome.error_type, "message": outcome.message, "traceback": outcome.traceback}
             conn.execute(
                 backtest_tasks.update()

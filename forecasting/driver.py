@@ -163,15 +163,23 @@ def run_nightly(
     out_dir.mkdir(parents=True, exist_ok=True)
     url = store_url(out_dir, store)
     results = ResultsStore(url)
-    run_id = new_run_id(run_date)
-    configs = region_configs(results, config, selected, use_champions, url)
+    try:
+        run_id = new_run_id(run_date)
+        configs = region_configs(results, config, selected, use_champions, url)
+    except BaseException:
+        results.close()
+        raise
     worker_cache = executor.worker_cache_path or cache_path
     tasks = [RegionTask(r, worker_cache, run_date, configs.get(r, config), run_id) for r in selected]
     progress = Progress(len(tasks), enabled=None if show_progress else False)
     log.info("run %s: %d regions, run date %s, cluster %s, store %s", run_id, len(tasks), run_date, cluster or executor.name, url)
     if executor.dashboard_link:
         log.info("dashboard: %s", executor.dashboard_link)
-    results.start_run(run_id, "nightly", run_date, cache_path, cluster or executor.name, config, selected)
+    try:
+        results.start_run(run_id, "nightly", run_date, cache_path, cluster or executor.name, config, selected)
+    except BaseException:
+        results.close()
+        raise
     started = time.monotonic()
     failures = []
     try:

@@ -22,6 +22,7 @@ import logging
 import os
 import time
 import traceback
+from concurrent.futures import CancelledError
 from typing import Callable, Iterable, Iterator, Protocol
 
 from forecasting.jobs import RegionFailure, RegionTask, TRANSIENT_ERRORS
@@ -74,7 +75,9 @@ class SerialExecutor:
                     if attempt < self.retries:
                         log.warning("region %s: attempt %d failed (%s), retrying", task.region, attempt + 1, exc)
                         continue
-                    yield RegionFailure.from_exception(task, exc, worker="serial", duration=time.perf_counter() - start)
+                    yield RegionFailure.from_exception(
+                        task, exc, worker="serial", duration=time.perf_counter() - start, retryable=True
+                    )
 
 
 class DaskExecutor:
@@ -117,11 +120,17 @@ class DaskExecutor:
                 task = by_key[future.key]
                 if future.status == "finished":
                     yield future.result()
+                elif future.cancelled():
+                    # Lost with the scheduler or the connection: not the region's fault.
+                    exc = CancelledError(f"task {future.key} was cancelled (scheduler restarted or connection lost)")
+                    yield RegionFailure.from_exception(task, exc, tb="", retryable=True)
                 else:
+                    # What reaches here got past the job's own handling: a worker
+                    # died under it, or I/O kept failing through the retries.
                     exc = future.exception()
                     tb = future.traceback()
                     text = "".join(traceback.format_exception(type(exc), exc, tb))
-                    yield RegionFailure.from_exception(task, exc, tb=text)
+                    yield RegionFailure.from_exception(task, exc, tb=text, retryable=True)
                 future.release()
         finally:
             # On an early exit (Ctrl-C, a store error) nothing should keep

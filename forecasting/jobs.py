@@ -53,8 +53,13 @@ class RegionTask:
 
     @property
     def key(self) -> str:
-        """Deterministic task key: the same region and run date, the same key."""
-        return f"forecast-{self.run_date}-{self.region}"
+        """Deterministic task key within a run: ``forecast-<run id>-<region>``.
+
+        The run id (which starts with the run date) keeps two runs that share
+        a scheduler from being handed each other's results; Dask treats equal
+        keys as the same computation.
+        """
+        return f"forecast-{self.run_id or self.run_date}-{self.region}"
 
     def compute(self) -> "RegionResult":
         return forecast_region(self.region, self.cache_path, self.config, self.run_date)
@@ -100,13 +105,17 @@ class RegionFailure:
     traceback: str
     worker: str = ""
     duration: float = 0.0
+    #: True when the failure may not recur (a worker died, I/O still failing
+    #: after the retries): a resumed backtest runs such tasks again.
+    retryable: bool = False
     ok = False
 
     @classmethod
-    def from_exception(cls, task, exc: BaseException, tb: str | None = None, worker: str = "", duration: float = 0.0):
+    def from_exception(cls, task, exc: BaseException, tb: str | None = None, worker: str = "", duration: float = 0.0,
+                       retryable: bool = False):
         if tb is None:
             tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        return cls(task.region, task.key, type(exc).__name__, str(exc) or repr(exc), tb, worker, duration)
+        return cls(task.region, task.key, type(exc).__name__, str(exc) or repr(exc), tb, worker, duration, retryable)
 
 
 def worker_name() -> str:

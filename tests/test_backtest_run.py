@@ -110,3 +110,20 @@ def test_champion_mode_without_champions_is_a_usage_error(synthetic_cache, tmp_p
     with open_executor("serial") as executor:
         with pytest.raises(UsageError, match="no champions"):
             run_nightly(synthetic_cache, tmp_path, executor, fast_config, use_champions=True)
+
+
+def test_resume_reruns_windows_lost_to_dead_workers_but_not_model_failures(synthetic_cache, tmp_path):
+    from forecasting.backtest import tasks_for
+    from forecasting.config import ForecastConfig, ModelSpec
+    from forecasting.jobs import RegionFailure
+
+    tasks = tasks_for(["r000"], str(synthetic_cache), [ModelSpec("seasonal_naive")], ["2024-02-05", "2024-02-12", "2024-02-19"],
+                      ForecastConfig(horizon="7D"), "bt-lost")
+    store = BacktestStore(f"sqlite:///{tmp_path / 'r.sqlite'}")
+    assert store.start_backtest("bt-lost", "c", {}, tasks) == set()
+    lost, broken, _ = tasks
+    store.record_window("bt-lost", lost, RegionFailure("r000", lost.key, "KilledWorker", "worker died", "", retryable=True))
+    store.record_window("bt-lost", broken, RegionFailure("r000", broken.key, "ModelError", "cannot fit", "tb"))
+    done = store.start_backtest("bt-lost", "c", {}, tasks)
+    store.close()
+    assert done == {broken.key}  # the lost window runs again, the model failure does not

@@ -52,6 +52,7 @@ def test_transient_errors_are_retried_and_permanent_ones_recorded(cluster, tmp_p
     assert isinstance(failure, RegionFailure)
     assert failure.error_type == "OSError" and "disk gone" in failure.message
     assert "flaky_job" in failure.traceback
+    assert failure.retryable  # I/O that kept failing may not fail next time
 
 
 def test_local_workers_are_single_threaded_processes():

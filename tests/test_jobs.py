@@ -79,6 +79,11 @@ def test_run_task_turns_deterministic_errors_into_failures(poisoned_cache, fast_
 def test_task_descriptor_is_small_and_keyed(synthetic_cache, fast_config):
     task = RegionTask("r000", str(synthetic_cache), RUN_DATE, fast_config)
     assert task.key == f"forecast-{RUN_DATE}-r000"
+    # Two runs sharing a scheduler must never share keys (Dask would hand one
+    # the other's result), even for the same region and run date.
+    a = RegionTask("r000", str(synthetic_cache), RUN_DATE, fast_config, run_id=f"{RUN_DATE}-010000-aaaaaa")
+    b = RegionTask("r000", str(synthetic_cache), RUN_DATE, fast_config, run_id=f"{RUN_DATE}-010000-bbbbbb")
+    assert a.key != b.key and a.key.startswith(f"forecast-{RUN_DATE}-") and a.key.endswith("-r000")
     assert len(pickle.dumps(task)) < 2000  # data never travels with the task
     assert pickle.loads(pickle.dumps(task)) == task
 

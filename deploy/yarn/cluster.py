@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 
-from distributed.core import rpc
+from distributed.core import Status, rpc
 from distributed.deploy import Cluster
 
 from deploy.yarn.spec import KV_DASHBOARD, KV_SCHEDULER, WORKER
@@ -54,16 +54,27 @@ class YarnCluster(Cluster):
         self._loop_runner.start()  # SpecCluster does this itself; a bare Cluster does not
         self.skein_client = skein_client
         self.security = security
-        self.app_id = skein_client.submit(spec)
-        log.info("submitted YARN application %s (%s)", self.app_id, logs_hint(self.app_id))
+        self.app = None
         try:
-            self.app = skein_client.connect(self.app_id, wait=True)
-            address = self._wait_for_scheduler(deploy_timeout)
+            self.app_id = skein_client.submit(spec)
+        except BaseException:
+            self._loop_runner.stop()
+            raise
+        log.info("submitted YARN application %s (%s)", self.app_id, logs_hint(self.app_id))
+        # One deadline for everything: waiting in the queue counts too.
+        deadline = time.monotonic() + deploy_timeout
+        try:
+            self._wait_until_running(deadline, deploy_timeout)
+            self.app = skein_client.connect(self.app_id, wait=False)
+            address = self._wait_for_scheduler(deadline, deploy_timeout)
             args = security.get_connection_args("client") if security is not None else {}
             self.scheduler_comm = rpc(address, connection_args=args)
             self.sync(self._start)
         except BaseException as exc:
             self._kill(f"failed to start: {exc}")
+            if self.scheduler_comm is not None:
+                self.sync(self.scheduler_comm.close_rpc)
+            self.status = Status.closed
             self._loop_runner.stop()
             if isinstance(exc, ClusterError):
                 raise
@@ -71,23 +82,40 @@ class YarnCluster(Cluster):
                 raise
             raise ClusterError(f"YARN application {self.app_id} did not start: {exc}; {logs_hint(self.app_id)}") from exc
 
-    def _wait_for_scheduler(self, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
+    def _ended(self, report, what: str) -> ClusterError:
+        return ClusterError(
+            f"YARN application {self.app_id} ended ({report.state}, {report.final_status}) before {what}: "
+            f"{report.diagnostics or 'no diagnostics'}; {logs_hint(self.app_id)}"
+        )
+
+    def _timed_out(self, timeout: float, what: str) -> ClusterError:
+        return ClusterError(
+            f"{what} of YARN application {self.app_id} did not start within {timeout:.0f}s; "
+            f"the application was killed; {logs_hint(self.app_id)}"
+        )
+
+    def _wait_until_running(self, deadline: float, timeout: float) -> None:
+        while True:
+            report = self.skein_client.application_report(self.app_id)
+            state = str(report.state)
+            if state == "RUNNING":
+                return
+            if state in ("FAILED", "KILLED", "FINISHED"):
+                raise self._ended(report, "it started")
+            if time.monotonic() > deadline:
+                raise self._timed_out(timeout, f"the application master (still {state}: a full queue?)")
+            time.sleep(0.25)
+
+    def _wait_for_scheduler(self, deadline: float, timeout: float) -> str:
         while True:
             value = self.app.kv.get(KV_SCHEDULER)
             if value:
                 return value.decode()
             report = self.skein_client.application_report(self.app_id)
             if str(report.state) in ("FAILED", "KILLED", "FINISHED"):
-                raise ClusterError(
-                    f"YARN application {self.app_id} ended ({report.state}, {report.final_status}) before its scheduler "
-                    f"started: {report.diagnostics or 'no diagnostics'}; {logs_hint(self.app_id)}"
-                )
+                raise self._ended(report, "its scheduler started")
             if time.monotonic() > deadline:
-                raise ClusterError(
-                    f"the Dask scheduler of YARN application {self.app_id} did not start within {timeout:.0f}s; "
-                    f"the application was killed; {logs_hint(self.app_id)}"
-                )
+                raise self._timed_out(timeout, "the Dask scheduler")
             time.sleep(0.25)
 
     def _kill(self, reason: str) -> None:

@@ -8,6 +8,7 @@ the container entry points.  Only YARN itself is the stand-in.
 
 from __future__ import annotations
 
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -113,7 +114,8 @@ def test_nightly_run_on_yarn_matches_the_local_run(yarn_standin, packed_environm
     assert len(logs) >= 2
     # On-call's view: the failure's line says which application, container and region.
     lines = [line for p in logs for line in p.read_text().splitlines() if "RegionDataError" in line and "failed after" in line]
-    assert lines and f"[app={app.id} container=" in lines[0] and f"[task=forecast-{RUN_DATE}-r005]" in lines[0]
+    assert lines and f"[app={app.id} container=container_" in lines[0]
+    assert re.search(rf"\[task=forecast-{RUN_DATE}-\d{{6}}-\w+-r005\]", lines[0])  # the run id starts with the run date
 
 
 def test_killing_a_worker_container_mid_run_still_gives_every_forecast(yarn_standin, packed_environment, cache, tmp_path):
