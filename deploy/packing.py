@@ -65,6 +65,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from forecasting.errors import UsageError
+from forecasting.results import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -445,16 +446,6 @@ def _pack_atomically(prefix: str, out_path: str, state_path: str) -> int:
 
 
 def _write_json_atomically(path: str, data: dict) -> None:
-    tmp = _temp_beside(path)
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2)
-            fh.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.remove(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_write(path, encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2)
+        fh.write("\n")

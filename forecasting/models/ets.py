@@ -80,9 +80,7 @@ class MSTLForecaster(Forecaster):
 
         spd = slots_per_day(y.index)
         step = pd.Timedelta(pd.tseries.frequencies.to_offset(y.index.freq))
-        y = history_window(y, self.window)
-        if y.notna().sum() < MIN_DAYS * spd:
-            raise ValueError(f"mstl needs at least {MIN_DAYS} days of observed orders in its window")
+        y = history_window(y, self.window, self.name)
         # Trailing gaps are cut off (the forecast then starts further back)
         # rather than filled: a filled tail would steer the trend.
         y = y[: y.last_valid_index()]
@@ -154,9 +152,18 @@ def _fill_gaps(z: np.ndarray, spd: int) -> np.ndarray:
     return z
 
 
-def history_window(y: pd.Series, window) -> pd.Series:
-    """The last ``window`` of ``y``, from its first observed slot on."""
+def history_window(y: pd.Series, window, model: str) -> pd.Series:
+    """The last ``window`` of ``y``, from its first observed slot on.
+
+    Raises
+    ------
+    ValueError
+        If the window holds fewer than :data:`MIN_DAYS` days of observations.
+    """
     span = pd.Timedelta(pd.tseries.frequencies.to_offset(window))
     y = y[y.index > y.index[-1] - span]
     first = y.first_valid_index()
-    return y if first is None else y[first:]
+    y = y if first is None else y[first:]
+    if y.notna().sum() < MIN_DAYS * slots_per_day(y.index):
+        raise ValueError(f"{model} needs at least {MIN_DAYS} days of observed orders in its window")
+    return y

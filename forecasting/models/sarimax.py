@@ -8,12 +8,11 @@ import numpy as np
 import pandas as pd
 
 from forecasting.features import fourier_columns, regressor_columns
-from forecasting.models.base import QUANTILES, Forecaster, finalize_forecast, slots_per_day
+from forecasting.models.base import QUANTILES, Forecaster, finalize_forecast
 from forecasting.models.ets import history_window
 from forecasting.models.naive import horizon_steps
 
 #: Fewest observed slots, in days, the model fits on.
-MIN_DAYS = 2
 
 
 class SARIMAXForecaster(Forecaster):
@@ -81,11 +80,8 @@ class SARIMAXForecaster(Forecaster):
         """
         from statsmodels.tsa.statespace.sarimax import SARIMAX
 
-        spd = slots_per_day(y.index)
         step = pd.Timedelta(pd.tseries.frequencies.to_offset(y.index.freq))
-        y = history_window(y, self.window)
-        if y.notna().sum() < MIN_DAYS * spd:
-            raise ValueError(f"sarimax needs at least {MIN_DAYS} days of observed orders in its window")
+        y = history_window(y, self.window, self.name)
         z = np.log1p(y.clip(lower=0)).to_numpy()
 
         X = X.reindex(y.index)
