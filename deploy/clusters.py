@@ -125,6 +125,8 @@ def _local_client(n_workers: int):
     import dask
     from distributed import Client, LocalCluster
 
+    from deploy.yarn.container import ContainerLogging
+
     try:
         with dask.config.set(WORKER_DASK_CONFIG):
             cluster = LocalCluster(
@@ -133,6 +135,8 @@ def _local_client(n_workers: int):
                 processes=True,
                 dashboard_address=":0",
                 silence_logs=logging.WARNING,
+                # Worker processes log in the driver's format, at its level.
+                plugins={ContainerLogging(logging.getLogger().getEffectiveLevel())},
             )
     except Exception as exc:  # noqa: BLE001 - any start failure is the cluster's
         raise ClusterError(f"could not start a local Dask cluster: {exc}") from exc

@@ -25,6 +25,7 @@ from forecasting.config import ForecastConfig
 from forecasting.data.cache import open_cache
 from forecasting.driver import default_run_date, select_regions
 from forecasting.jobs import run_task
+from forecasting.logs import log_scope, set_run_id
 from forecasting.progress import Progress
 from forecasting.results import atomic_write, store_url
 from forecasting.selection import select_region
@@ -56,6 +57,7 @@ class BacktestSummary:
         return float((c.mase / c.seasonal_naive_mase).mean())
 
 
+@log_scope  # the backtest id set below tags its log lines (run=bt-...) until it returns
 def run_backtest(
     cache_path,
     out_dir,
@@ -102,6 +104,7 @@ def run_backtest(
     candidates = config.candidates()
     job_config = (job_config or ForecastConfig()).with_overrides(horizon=config.horizon)
     bt_id = backtest_id(cache.meta, str(cache.path), selected, candidates, cutoffs, job_config)
+    set_run_id(bt_id)
     tasks = tasks_for(selected, executor.worker_cache_path or str(cache.path), candidates, cutoffs, job_config, bt_id)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,7 @@ from forecasting.config import ForecastConfig, parse_duration
 from forecasting.data.cache import RegionData, open_cache
 from forecasting.errors import ModelError, RegionDataError
 from forecasting.features import build_features
-from forecasting.logs import task_context
+from forecasting.logs import task_context, task_fields
 from forecasting.metrics import mase
 from forecasting.models.base import adjust_interval
 
@@ -168,20 +168,26 @@ def run_task(task):
     OSError, sqlite3.OperationalError, TimeoutError
         Transient errors, for the runner to retry.
     """
-    with task_context(task.key):
+    # Every line logged while the task runs is tagged with its run, region,
+    # model and key (forecasting.logs); 'forecasting logs' reads the start and
+    # end lines below back, so keep their wording.
+    with task_context(task.key, **task_fields(task)):
         start = time.perf_counter()
-        log.info("%s: start", task.key)
+        log.info("task start")
         try:
             with threadpool_limits(limits=1), inner_parallelism(getattr(task.config, "inner_parallelism", "serial")):
                 result = task.compute()
-        except TRANSIENT_ERRORS:
-            log.warning("%s: transient error, may be retried", task.key, exc_info=True)
+        except TRANSIENT_ERRORS as exc:
+            # Each attempt's traceback once; the runner retries or records it.
+            log.warning("task end: transient error after %.2fs, may be retried: %s: %s", time.perf_counter() - start,
+                        type(exc).__name__, exc, exc_info=True)
             raise
         except Exception as exc:  # any deterministic failure is this task's alone
             duration = time.perf_counter() - start
-            log.error("%s: failed after %.2fs: %s: %s", task.key, duration, type(exc).__name__, exc, exc_info=True)
+            # The one place its traceback is logged (the driver logs one line).
+            log.error("task end: failed after %.2fs: %s: %s", duration, type(exc).__name__, exc, exc_info=True)
             return RegionFailure.from_exception(task, exc, worker=worker_name(), duration=duration)
-        log.info("%s: ok in %.2fs", task.key, time.perf_counter() - start)
+        log.info("task end: ok in %.2fs, model %s", time.perf_counter() - start, getattr(result, "model", "-"))
         return result
 
 

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import socket
-import sys
 
 from distributed.diagnostics.plugin import WorkerPlugin
-
-LOG_FORMAT = "%(asctime)s %(levelname)s [app={app} container={container}] [task=%(task)s] %(name)s: %(message)s"
 
 
 def bind_host() -> str:
@@ -23,36 +19,40 @@ def bind_host() -> str:
     return os.environ.get("FORECASTING_BIND_HOST") or os.environ.get("NM_HOST") or socket.getfqdn()
 
 
-def configure_logging() -> None:
-    """One line per record, tagged with the YARN application and container ids
-    and, inside a task, the task's key (region, model, cutoff).
+def configure_logging(level: str | int | None = None) -> None:
+    """The project's one log line format (:data:`forecasting.logs.LOG_FORMAT`)
+    on standard error, tagged with the YARN application and container ids
+    (from the environment) and, inside a task, its run, region, model and key.
 
-    On-call engineers read these lines in ``yarn logs -applicationId ...``.
+    On-call engineers read these lines in ``yarn logs -applicationId ...``
+    (or with ``forecasting logs``).  ``level``: default
+    ``FORECASTING_LOG_LEVEL`` from the environment, else INFO.
     """
-    from forecasting.logs import TaskFilter
+    from forecasting.logs import configure_logging as configure
 
-    # YARN's container id (what 'yarn logs' prints), else skein's name for it.
-    container = os.environ.get("CONTAINER_ID") or os.environ.get("SKEIN_CONTAINER_ID", "-")
-    fmt = LOG_FORMAT.format(app=os.environ.get("SKEIN_APPLICATION_ID", "-"), container=container)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(fmt))
-    handler.addFilter(TaskFilter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
+    configure(level or os.environ.get("FORECASTING_LOG_LEVEL") or "INFO")
 
 
 class ContainerLogging(WorkerPlugin):
     """Worker start-up callback: our log format inside the worker process.
 
-    The Nanny runs the worker in a process of its own; this plugin sets the
-    format there when the worker starts.
+    The Nanny runs the worker in a process of its own (spawned: it inherits
+    no logging set-up); this plugin sets the format there when the worker
+    starts.  Used for YARN containers and for local clusters alike.
+
+    Parameters
+    ----------
+    level : str or int, optional
+        Level of the worker's root logger (default: see :func:`configure_logging`).
     """
 
     name = "forecasting-container-logging"
 
+    def __init__(self, level: str | int | None = None):
+        self.level = level
+
     def setup(self, worker) -> None:
-        configure_logging()
+        configure_logging(self.level)
 
 
 def tls_arguments(parser: argparse.ArgumentParser) -> None:
