@@ -8,6 +8,7 @@ Exit codes (stable; cron and schedulers branch on them):
 2   usage or input error (bad option, bad CSV, bad cache, bad config)
 3   too many regions failed
 4   the cluster could not be started or reached
+5   the results store could not be written (locked, disk full); resume later
 70  a bug: the traceback is printed, please report it
 130 interrupted (Ctrl-C)
 ==  ===========================================================
@@ -25,8 +26,6 @@ from forecasting import errors
 from forecasting.errors import ForecastingError, UsageError
 
 log = logging.getLogger("forecasting")
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp.set_defaults(func=cmd_cache_import)
 
     run = sub.add_parser("run", help="forecast every region (the nightly job)")
-    _job_arguments(run)
+    _job_arguments(run, cache_required=False)
+    run.add_argument("--resume", metavar="RUN_ID", help="complete an earlier run: recompute only its regions that are not ok "
+                     "(its own config, run date and regions; --cache defaults to the run's cache)")
     run.add_argument("--horizon", help="how far ahead, e.g. 28D (default from config: 28D)")
     run.add_argument("--run-date", help="YYYY-MM-DD (default: the day after the cache's latest data)")
     run.add_argument("--models", help="comma-separated candidate models, or 'champion' (default: the backtest champions "
@@ -88,6 +89,21 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(func=cmd_status)
 
+    logs = sub.add_parser("logs", help="summarize a YARN application's logs: outcome, failed regions, dead workers")
+    logs.add_argument("source", help="a file with the output of 'yarn logs -applicationId ID', '-' for standard input, "
+                      "an application id (runs 'yarn logs'), or a per-container log folder")
+    logs.add_argument("--region", help="everything about one region: its lines and tracebacks")
+    logs.add_argument("--json", action="store_true", help="machine-readable output")
+    logs.set_defaults(func=cmd_logs)
+
+    report = sub.add_parser("report", help="one run as a self-contained HTML page (summary, failures, timings, plots)")
+    report.add_argument("run_id", help="a run id, or 'latest' for the most recent run")
+    report.add_argument("--out", required=True, type=Path, help="HTML file to write, e.g. report.html")
+    report.add_argument("--results", type=Path, help="output folder of the runs (its results.sqlite): the --out of 'forecasting run'")
+    report.add_argument("--store", help="SQLAlchemy URL of the results store")
+    report.add_argument("--history", default="14D", help="history to plot before each forecast (default 14D)")
+    report.set_defaults(func=cmd_report)
+
     pack = sub.add_parser("pack-env", help="pack this virtualenv (venv-pack) for the YARN containers")
     pack.add_argument("--out", required=True, type=Path, help="archive to write, e.g. environment.tar.gz")
     pack.add_argument("--python-prefix", type=Path, help="virtualenv to pack (default: the running one)")
@@ -106,9 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _job_arguments(parser) -> None:
+def _job_arguments(parser, cache_required: bool = True) -> None:
     """Options that 'run' and 'backtest' share."""
-    parser.add_argument("--cache", required=True, type=Path, help="the SQLite cache")
+    parser.add_argument("--cache", required=cache_required, type=Path, help="the SQLite cache")
     parser.add_argument("--out", required=True, type=Path, help="output folder (results store, reports)")
     parser.add_argument("--cluster", default="local", help="serial, local (default), yarn, or a scheduler address tcp://host:port")
     parser.add_argument("--workers", type=int,
@@ -168,6 +184,73 @@ def cmd_status(args) -> int:
     return errors.EXIT_OK
 
 
+def cmd_report(args) -> int:
+    from forecasting.report import write_report
+    from forecasting.results import ResultsStore, store_url
+
+    if not args.store and not args.results:
+        raise UsageError("report: give --results (the runs' output folder) or --store")
+    if args.results and not args.store and not (args.results / "results.sqlite").is_file():
+        raise UsageError(f"report: no results store in {args.results}")
+    if args.store and args.store.startswith("sqlite"):
+        import sqlalchemy as sa
+
+        try:
+            database = sa.engine.make_url(args.store).database
+        except sa.exc.ArgumentError:
+            database = None
+        if database and database != ":memory:" and not Path(database).is_file():
+            raise UsageError(f"report: no results store at {args.store}")
+    store = ResultsStore(args.store or store_url(args.results, None))
+    try:
+        summary = write_report(store, args.run_id, args.out, history=args.history)
+    finally:
+        store.close()
+    note = "" if summary.cache_available else " (cache not available: forecasts without history)"
+    print(f"wrote {summary.path}: run {summary.run_id}, {summary.n_regions} regions, {summary.n_plots} plots{note}")
+    return errors.EXIT_OK
+
+
+def cmd_logs(args) -> int:
+    import json
+
+    from forecasting import yarn_logs
+
+    source, app_id = args.source, ""
+    try:
+        if source == "-":
+            files = yarn_logs.parse_aggregated(sys.stdin.read())
+        elif yarn_logs.APP_ID_RE.match(source) and not Path(source).exists():
+            app_id = source
+            files = yarn_logs.parse_aggregated(_yarn_logs(source))
+        elif Path(source).is_dir():
+            app_id, files = yarn_logs.read_directory(source)
+        elif Path(source).is_file():
+            files = yarn_logs.parse_aggregated(Path(source).read_text(encoding="utf-8", errors="replace"))
+        else:
+            raise UsageError("not a file, a folder, '-' or an application id (application_<digits>_<digits>)")
+    except UsageError as exc:
+        raise UsageError(f"logs: {'standard input' if source == '-' else source}: {exc}") from None
+    summary = yarn_logs.summarize(files, app_id=app_id, region=args.region)
+    print(json.dumps(summary, indent=1) if args.json else yarn_logs.format_summary(summary))
+    return errors.EXIT_OK
+
+
+def _yarn_logs(app_id: str) -> str:
+    """What ``yarn logs -applicationId app_id`` prints (the aggregated logs of a finished application)."""
+    import subprocess
+
+    try:
+        proc = subprocess.run(["yarn", "logs", "-applicationId", app_id], capture_output=True, text=True, errors="replace")
+    except FileNotFoundError:
+        raise errors.ClusterError("logs: no 'yarn' command on PATH: run this on a node of the cluster, "
+                                  "or save 'yarn logs -applicationId ID' to a file and pass that") from None
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise errors.ClusterError(f"logs: 'yarn logs -applicationId {app_id}' failed (exit {proc.returncode}): {last}")
+    return proc.stdout
+
+
 def cmd_pack_env(args) -> int:
     from deploy.packing import pack_environment
 
@@ -222,11 +305,20 @@ def cmd_run(args) -> int:
     )
     cluster = "serial" if serial_requested() else args.cluster
     regions = _split(args.regions)
+    if args.resume and (regions or args.run_date or args.models or args.horizon):
+        # (--config still gives the 'yarn:' section; its 'forecasting:' section is the run's own.)
+        raise UsageError("--resume completes a run with its own regions, run date and config: "
+                         "drop --regions/--run-date/--models/--horizon")
+    if not args.resume and args.cache is None:
+        raise UsageError("run: --cache is required (except with --resume)")
+    if args.resume and not args.store and not (args.out / "results.sqlite").is_file():
+        raise UsageError(f"--resume: no results store in {args.out} (give the --out of the run, or --store)")
     use_champions = True if args.models == "champion" else (False if args.models else None)
     yarn = _yarn_config(args) if cluster == "yarn" else None
-    with open_executor(cluster, workers=args.workers, retries=config.retries, yarn=yarn, cache_path=str(args.cache)) as executor:
+    cache = args.cache or _resumed_cache(args)
+    with open_executor(cluster, workers=args.workers, retries=config.retries, yarn=yarn, cache_path=str(cache)) as executor:
         summary = run_nightly(
-            args.cache,
+            cache,
             args.out,
             executor,
             config,
@@ -236,9 +328,21 @@ def cmd_run(args) -> int:
             cluster=cluster,
             show_progress=True,
             use_champions=use_champions,
+            resume=args.resume,
         )
     print(format_summary(summary))
     return {"succeeded": errors.EXIT_OK, "partial": errors.EXIT_SOME_FAILED}.get(summary.status, errors.EXIT_TOO_MANY_FAILED)
+
+
+def _resumed_cache(args) -> Path:
+    """The cache a resumed run used (YARN ships it before the run starts)."""
+    from forecasting.results import ResultsStore, store_url
+
+    store = ResultsStore(store_url(args.out, args.store))
+    try:
+        return Path(store.run(args.resume)["cache_path"])
+    finally:
+        store.close()
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -307,8 +411,10 @@ def format_summary(summary) -> str:
 
 
 def configure_logging(level: str) -> None:
-    """Our format on standard error; Dask's own chatter only at DEBUG."""
-    logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr)
+    """Our format (forecasting.logs.LOG_FORMAT) on standard error; Dask's own chatter only at DEBUG."""
+    from forecasting.logs import configure_logging as configure
+
+    configure(level)
     if level != "DEBUG":
         import dask
 

@@ -9,6 +9,7 @@ run that is interrupted keeps what it computed.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -20,10 +21,12 @@ import pandas as pd
 from forecasting.backtest_store import load_champions
 from forecasting.config import ForecastConfig, ModelSpec
 from forecasting.data.cache import from_epoch_seconds, freq_seconds, open_cache
-from forecasting.errors import UsageError
-from forecasting.jobs import RegionTask, run_task
+from forecasting.errors import StoreError, UsageError
+from forecasting.jobs import RegionFailure, RegionTask, run_task
+from forecasting.logs import run_context
 from forecasting.progress import Progress
 from forecasting.results import ResultsStore, export_run, store_url
+from forecasting.run_lock import run_lock
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +129,8 @@ def run_nightly(
     cluster: str = "",
     show_progress: bool = False,
     use_champions: bool | None = None,
+    resume: str | None = None,
+    store_timeout: float = 30.0,
 ) -> RunSummary:
     """Forecast every (or every requested) region of a cache.
 
@@ -153,65 +158,128 @@ def run_nightly(
         Forecast each region with its backtest champion (and its calibrated
         interval).  ``None``: when the store holds champions; regions
         without one use ``config.models``.
+    resume : str, optional
+        Id of an earlier run to complete: its regions that are not ``ok``
+        are recomputed with the run's own configuration, run date and
+        region list (``config``, ``regions`` and ``run_date`` are ignored).
+    store_timeout : float
+        Seconds a write to a SQLite store waits for another writer.
+
+    Raises
+    ------
+    RunLockedError
+        Another driver is computing the same run date.
     """
-    cache = open_cache(cache_path)
-    cache_path = str(cache.path)
-    summaries = cache.region_summaries()
-    selected = select_regions(summaries.region.tolist(), regions)
-    run_date = validate_run_date(run_date) if run_date else default_run_date(summaries, cache.freq)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     url = store_url(out_dir, store)
-    results = ResultsStore(url)
+    results = ResultsStore(url, busy_timeout=store_timeout)
     try:
-        run_id = new_run_id(run_date)
-        configs = region_configs(results, config, selected, use_champions, url)
-    except BaseException:
+        if resume:
+            plan = _resume_plan(results, resume, cache_path)
+        else:
+            plan = _new_plan(results, cache_path, config, regions, run_date)
+        run_id, run_date, config, cache_path = plan.run_id, plan.run_date, plan.config, plan.cache_path
+        configs = region_configs(results, config, plan.todo, use_champions, url)
+        with run_lock(results.engine, "nightly", run_date, run_id), run_context(run_id):  # run=<id> on its log lines
+            if resume:
+                results.resume_run(run_id)
+            else:
+                results.start_run(run_id, "nightly", run_date, cache_path, cluster or executor.name, config, plan.todo)
+            return _execute(results, executor, plan, configs, out_dir, cluster, show_progress)
+    finally:
         results.close()
-        raise
-    worker_cache = executor.worker_cache_path or cache_path
-    tasks = [RegionTask(r, worker_cache, run_date, configs.get(r, config), run_id) for r in selected]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    run_id: str
+    run_date: str
+    config: ForecastConfig
+    cache_path: str
+    todo: list
+    n_regions: int
+
+
+def _new_plan(results, cache_path, config, regions, run_date) -> _Plan:
+    cache = open_cache(cache_path)
+    summaries = cache.region_summaries()
+    selected = select_regions(summaries.region.tolist(), regions)
+    run_date = validate_run_date(run_date) if run_date else default_run_date(summaries, cache.freq)
+    return _Plan(new_run_id(run_date), run_date, config, str(cache.path), selected, len(selected))
+
+
+def _resume_plan(results, run_id: str, cache_path) -> _Plan:
+    run = results.run(run_id)
+    if run["kind"] != "nightly":
+        raise UsageError(f"--resume: run {run_id} is a {run['kind']} run, not a nightly run")
+    later = results.later_run(run_id)
+    if later is not None:
+        raise UsageError(
+            f"--resume: run {later['run_id']} for the same date {run['run_date']} started after {run_id}; "
+            f"resume that one instead"
+        )
+    # The run's own cache unless another is given (the cache may have moved).
+    cache = open_cache(cache_path or run["cache_path"])
+    config = ForecastConfig.from_dict(json.loads(run["config_json"]), source=f"run {run_id}")
+    outcomes = results.region_outcomes(run_id)
+    todo = outcomes.region[outcomes.status != "ok"].tolist()
+    log.info("resuming run %s: %d of %d regions to compute", run_id, len(todo), len(outcomes))
+    return _Plan(run_id, run["run_date"], config, str(cache.path), todo, len(outcomes))
+
+
+def _execute(results, executor, plan: _Plan, configs: dict, out_dir: Path, cluster: str, show_progress: bool) -> RunSummary:
+    run_id, config = plan.run_id, plan.config
+    worker_cache = executor.worker_cache_path or plan.cache_path
+    tasks = [RegionTask(r, worker_cache, plan.run_date, configs.get(r, config), run_id) for r in plan.todo]
     progress = Progress(len(tasks), enabled=None if show_progress else False)
-    log.info("run %s: %d regions, run date %s, cluster %s, store %s", run_id, len(tasks), run_date, cluster or executor.name, url)
+    log.info("run %s: %d regions, run date %s, cluster %s, store %s", run_id, len(tasks), plan.run_date,
+             cluster or executor.name, results.url)
     if executor.dashboard_link:
         log.info("dashboard: %s", executor.dashboard_link)
-    try:
-        results.start_run(run_id, "nightly", run_date, cache_path, cluster or executor.name, config, selected)
-    except BaseException:
-        results.close()
-        raise
     started = time.monotonic()
-    failures = []
     try:
+        results.mark_running(run_id, plan.todo)
         for outcome in executor.run(run_task, tasks):
             results.record(run_id, outcome)
             if not outcome.ok:
-                failures.append(outcome)
-                log.warning("region %s failed: %s: %s", outcome.region, outcome.error_type, outcome.message)
+                # One line, tagged with the region: the worker logged the traceback (run.json keeps it).
+                log.warning("region %s failed: %s: %s", outcome.region, outcome.error_type, outcome.message,
+                            extra={"region": outcome.region})
             progress.update(outcome.ok)
         progress.close()
-        status = run_status(len(failures), len(tasks), config.max_failed_fraction)
-        message = f"{len(failures)} of {len(tasks)} regions failed" if failures else None
+        outcomes = results.region_outcomes(run_id)
+        n_failed = int((outcomes.status != "ok").sum())
+        status = run_status(n_failed, plan.n_regions, config.max_failed_fraction)
+        message = f"{n_failed} of {plan.n_regions} regions failed" if n_failed else None
         results.finish_run(run_id, status, message=message)
         folder = out_dir / "runs" / run_id
-        export_run(results, run_id, folder)
+        try:
+            export_run(results, run_id, folder)
+        except OSError as exc:  # disk full, permissions: the store holds everything, re-export on resume
+            raise StoreError(f"writing the run's files to {folder} failed: {exc}") from None
     except BaseException as exc:
         progress.close()
         message = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
-        results.finish_run(run_id, "failed", message=message)
+        try:
+            results.finish_run(run_id, "failed", message=f"{message}; complete it with --resume {run_id}")
+        except Exception as store_exc:  # noqa: BLE001 - report the original error, not this one
+            log.error("could not mark run %s failed in the store: %s", run_id, store_exc)
         raise
-    finally:
-        results.close()
-    n_failed = len(failures)
+    failures = [
+        RegionFailure(region=r.region, key="", error_type=r.error_type or "", message=r.message or "",
+                      traceback=r.traceback or "", worker=r.worker or "", duration=r.duration_s or 0.0)
+        for r in outcomes[outcomes.status == "failed"].itertuples()
+    ]
     return RunSummary(
         run_id=run_id,
-        run_date=run_date,
+        run_date=plan.run_date,
         status=status,
-        n_regions=len(tasks),
-        n_ok=len(tasks) - n_failed,
+        n_regions=plan.n_regions,
+        n_ok=plan.n_regions - n_failed,
         n_failed=n_failed,
         wall_seconds=time.monotonic() - started,
         folder=folder,
-        store=url,
+        store=results.url,
         failures=failures,
     )

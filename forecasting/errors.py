@@ -18,6 +18,7 @@ EXIT_SOME_FAILED = 1
 EXIT_USAGE = 2
 EXIT_TOO_MANY_FAILED = 3
 EXIT_CLUSTER = 4
+EXIT_STORE = 5
 EXIT_BUG = 70
 EXIT_INTERRUPTED = 130
 
@@ -67,6 +68,16 @@ class ClusterError(ForecastingError):
     """A cluster that cannot be started, reached or kept alive."""
 
     exit_code = EXIT_CLUSTER
+
+
+class StoreError(ForecastingError):
+    """The results store cannot be written (locked for too long, disk full, gone).
+
+    Every write is one transaction, so nothing partial is left behind; the
+    run can be completed with ``forecasting run --resume RUN_ID``.
+    """
+
+    exit_code = EXIT_STORE
 
 
 class RunLockedError(UsageError):

@@ -11,7 +11,13 @@ Tables
     model, duration, worker, and for failures the exception type, message
     and traceback.
 ``forecasts``
-    Point forecast and quantiles per run, region and slot.
+    Point forecast and quantiles per run, region and slot.  A run date has
+    one forecast per region: when a later nightly run for the same date
+    forecasts a region, the earlier run's forecasts of that region are
+    deleted in the same transaction.
+``run_locks``
+    One row per nightly run date being computed (see
+    :mod:`forecasting.run_lock`).
 
 Every region's outcome is written in one transaction (its row and all its
 forecasts together), so a crash leaves each region either as it was or
@@ -36,7 +42,7 @@ import sqlalchemy as sa
 
 import forecasting
 from forecasting.data.cache import from_epoch_seconds, to_epoch_seconds
-from forecasting.errors import UsageError
+from forecasting.errors import StoreError, UsageError
 from forecasting.models.base import FORECAST_COLUMNS
 
 metadata = sa.MetaData()
@@ -66,6 +72,7 @@ region_runs = sa.Table(
     metadata,
     sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.run_id"), primary_key=True),
     sa.Column("region", sa.Text, primary_key=True),
+    # pending (not yet submitted), running (submitted, no outcome yet), ok, failed
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("model", sa.String(64), nullable=True),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
@@ -86,6 +93,18 @@ forecasts = sa.Table(
     sa.Column("ts", sa.BigInteger, primary_key=True),
     sa.Column("model", sa.String(64), nullable=False),
     *[sa.Column(c, sa.Float, nullable=False) for c in FORECAST_COLUMNS],
+)
+
+run_locks = sa.Table(
+    "run_locks",
+    metadata,
+    sa.Column("kind", sa.String(32), primary_key=True),
+    sa.Column("run_date", sa.String(10), primary_key=True),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("host", sa.Text, nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("acquired_at", sa.Float, nullable=False),
+    sa.Column("heartbeat_at", sa.Float, nullable=False),
 )
 
 # Backtests (see forecasting.backtest_store): one row per backtest, one per
@@ -171,11 +190,15 @@ class ResultsStore:
     ----------
     url : str
         SQLAlchemy database URL; tables are created if missing.
+    busy_timeout : float
+        SQLite only: seconds a write waits for another writer before
+        failing with :class:`~forecasting.errors.StoreError`.
     """
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, busy_timeout: float = 30.0):
         try:
-            kwargs = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {}
+            # SQLite: how long a write waits for another process's lock.
+            kwargs = {"connect_args": {"timeout": busy_timeout}} if url.startswith("sqlite") else {}
             self.engine = sa.create_engine(url, **kwargs)
             metadata.create_all(self.engine)
         except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
@@ -186,6 +209,17 @@ class ResultsStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    @contextlib.contextmanager
+    def _write(self, what: str):
+        """One write transaction; a store that cannot be written raises StoreError."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except sa.exc.OperationalError as exc:
+            # Locked past the timeout, disk full, read-only: the transaction was
+            # rolled back, so nothing partial is visible.
+            raise StoreError(f"results store {self.url}: {what} failed: {exc.orig}") from None
 
     # ----------------------------------------------------------------- writing
 
@@ -206,16 +240,23 @@ class ResultsStore:
             "n_ok": 0,
             "n_failed": 0,
         }
-        with self.engine.begin() as conn:
+        with self._write("starting the run") as conn:
             conn.execute(runs.insert(), [row])
             conn.execute(region_runs.insert(), [{"run_id": run_id, "region": r, "status": "pending", "attempts": 0} for r in regions])
 
     def record(self, run_id: str, outcome) -> None:
         """Store one region's outcome (and its forecasts) in one transaction."""
         now = time.time()
-        with self.engine.begin() as conn:
+        with self._write("recording a region's outcome") as conn:
             conn.execute(forecasts.delete().where((forecasts.c.run_id == run_id) & (forecasts.c.region == outcome.region)))
             if outcome.ok:
+                # One forecast per region and run date: this one replaces
+                # those of earlier runs for the same date.
+                same_date = sa.select(runs.c.run_id).where(
+                    (runs.c.kind == "nightly")
+                    & (runs.c.run_date == sa.select(runs.c.run_date).where(runs.c.run_id == run_id).scalar_subquery())
+                )
+                conn.execute(forecasts.delete().where((forecasts.c.region == outcome.region) & forecasts.c.run_id.in_(same_date)))
                 values = {
                     "status": "ok",
                     "model": outcome.model,
@@ -253,9 +294,41 @@ class ResultsStore:
                 .values(attempts=region_runs.c.attempts + 1, finished_at=now, **values)
             )
 
+    def resume_run(self, run_id: str) -> list[str]:
+        """Reopen a run; return its regions that are not ``ok`` (to recompute)."""
+        with self._write("reopening the run") as conn:
+            conn.execute(runs.update().where(runs.c.run_id == run_id).values(status="running", finished_at=None, message=None))
+            todo = conn.execute(
+                sa.select(region_runs.c.region)
+                .where((region_runs.c.run_id == run_id) & (region_runs.c.status != "ok"))
+                .order_by(region_runs.c.region)
+            ).scalars().all()
+        return list(todo)
+
+    def mark_running(self, run_id: str, regions: list[str]) -> None:
+        """Regions handed to the executor: ``running`` until their outcome arrives."""
+        with self._write("marking regions running") as conn:
+            for chunk in range(0, len(regions), 500):  # stay under SQLite's bound-parameter limit
+                conn.execute(
+                    region_runs.update()
+                    .where((region_runs.c.run_id == run_id) & region_runs.c.region.in_(regions[chunk:chunk + 500]))
+                    .values(status="running")
+                )
+
+    def later_run(self, run_id: str) -> dict | None:
+        """The newest nightly run for the same date started after ``run_id``, if any."""
+        run = self.run(run_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(runs)
+                .where((runs.c.kind == run["kind"]) & (runs.c.run_date == run["run_date"]) & (runs.c.started_at > run["started_at"]))
+                .order_by(runs.c.started_at.desc())
+            ).mappings().first()
+        return dict(row) if row else None
+
     def finish_run(self, run_id: str, status: str, message: str | None = None) -> dict:
         """Close a run with its final status; return its row."""
-        with self.engine.begin() as conn:
+        with self._write("closing the run") as conn:
             counts = dict(
                 conn.execute(
                     sa.select(region_runs.c.status, sa.func.count())
