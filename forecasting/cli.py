@@ -157,6 +157,8 @@ def _yarn_config(args):
 def cmd_status(args) -> int:
     import json
 
+    import pandas as pd
+
     from forecasting.results import ResultsStore, store_url
 
     if not args.store and not args.out:
@@ -166,11 +168,12 @@ def cmd_status(args) -> int:
     store = ResultsStore(store_url(args.out, args.store) if not args.store else args.store)
     try:
         if args.run_id is None:
-            frame = store.recent_runs()
+            frame = _flag_interrupted(store, store.recent_runs())
             cols = ["run_id", "kind", "run_date", "status", "n_regions", "n_ok", "n_failed", "cluster"]
             print(frame[cols].to_json(orient="records") if args.json else frame[cols].to_string(index=False))
             return errors.EXIT_OK
         run = store.run(args.run_id)
+        run["status"] = _flag_interrupted(store, pd.DataFrame([run])).status.iloc[0]
         regions = store.region_outcomes(args.run_id)
     finally:
         store.close()
@@ -249,6 +252,15 @@ def _yarn_logs(app_id: str) -> str:
         last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise errors.ClusterError(f"logs: 'yarn logs -applicationId {app_id}' failed (exit {proc.returncode}): {last}")
     return proc.stdout
+
+
+def _flag_interrupted(store, runs):
+    """``running`` runs that no live driver holds become ``running (interrupted?)``."""
+    from forecasting.run_lock import interrupted_runs
+
+    running = runs.run_id[runs.status == "running"].tolist()
+    gone = interrupted_runs(store.engine, running) if running else set()
+    return runs.assign(status=[f"{s} (interrupted?)" if r in gone else s for r, s in zip(runs.run_id, runs.status)])
 
 
 def cmd_pack_env(args) -> int:

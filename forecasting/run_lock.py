@@ -155,3 +155,15 @@ def run_lock(engine, kind: str, run_date: str, run_id: str, stale_after: float =
             # A store that cannot be written now: the row goes stale and the
             # next run (or --resume) takes it over.
             log.warning("could not release the run lock for %s: %s", run_date, exc)
+
+
+def interrupted_runs(engine, run_ids, stale_after: float = STALE_AFTER) -> set[str]:
+    """Of ``run_ids`` (runs marked ``running``), those no live driver holds.
+
+    A driver killed with SIGKILL cannot mark its run failed; ``forecasting
+    status`` uses this to show such runs as interrupted.
+    """
+    with engine.connect() as conn:
+        held = {row.run_id: row for row in conn.execute(sa.select(run_locks))}
+    now, host = time.time(), socket.gethostname()
+    return {r for r in run_ids if r not in held or holder_is_gone(held[r], now, host, stale_after)}

@@ -161,7 +161,7 @@ def slow_cache(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_driver_killed_with_sigkill_is_completed_by_resume(slow_cache, tmp_path):
+def test_driver_killed_with_sigkill_is_completed_by_resume(slow_cache, tmp_path, capsys):
     out = tmp_path / "out"
     driver = _start_driver(slow_cache, out, "--cluster", "local", "--workers", "2")
     try:
@@ -177,6 +177,8 @@ def test_driver_killed_with_sigkill_is_completed_by_resume(slow_cache, tmp_path)
     runs, before, _ = _ledger(out)
     run_id = runs.run_id.iloc[0]
     assert runs.status.iloc[0] == "running"  # nobody could close it
+    assert main(["status", run_id, "--out", str(out)]) == EXIT_OK
+    assert "RUNNING (INTERRUPTED?)" in capsys.readouterr().out
     done = set(before.index[before.status == "ok"])
     assert 3 <= len(done) < 16
     slots = 28 * 24

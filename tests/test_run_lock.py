@@ -98,3 +98,16 @@ def test_of_drivers_starting_at_once_exactly_one_wins(store):
         t.join()
     assert sorted(outcomes) == ["refused", "refused", "refused", "won"]
     release(store.engine, "nightly", "2024-03-04", _holder(store).run_id)
+
+
+def test_runs_no_live_driver_holds_are_reported_interrupted(store):
+    import socket
+
+    from forecasting.run_lock import interrupted_runs
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    _plant(store, "run-killed", socket.gethostname(), gone.pid)
+    assert interrupted_runs(store.engine, ["run-killed", "run-without-lock"]) == {"run-killed", "run-without-lock"}
+    with run_lock(store.engine, "nightly", "2024-03-05", "run-live"):
+        assert interrupted_runs(store.engine, ["run-live"]) == set()
