@@ -12,7 +12,11 @@ Both give every exception the same treatment: a transient error raised by
 the job is retried ``retries`` times; what still fails (after the retries,
 or a worker dying under the task: ``KilledWorker``) becomes a
 :class:`~forecasting.jobs.RegionFailure` with the remote traceback, so one
-bad region never sinks the run.  Where a cluster comes from (local, an
+bad region never sinks the run.  Losing the scheduler is different: it is
+no region's fault, so :class:`~forecasting.errors.ClusterError` stops the
+run.  A scheduler process that dies is noticed at once (its connection
+closes); a host that vanishes within ``distributed.comm.timeouts.tcp``
+(TCP keepalive, default 30 s).  Where a cluster comes from (local, an
 address, YARN) is not this module's business: see ``deploy.clusters``.
 """
 
@@ -23,8 +27,10 @@ import os
 import time
 import traceback
 from concurrent.futures import CancelledError
+from dataclasses import replace
 from typing import Callable, Iterable, Iterator, Protocol
 
+from forecasting.errors import ClusterError
 from forecasting.jobs import RegionFailure, RegionTask, TRANSIENT_ERRORS
 
 log = logging.getLogger(__name__)
@@ -121,7 +127,15 @@ class DaskExecutor:
                 if future.status == "finished":
                     yield future.result()
                 elif future.cancelled():
-                    # Lost with the scheduler or the connection: not the region's fault.
+                    if self.client.status != "running":
+                        # The scheduler died (or its host): every unfinished task
+                        # is lost with it.  Stop the run instead of failing each
+                        # region; the driver marks it failed, --resume completes it.
+                        raise ClusterError(
+                            f"lost the Dask scheduler {self._scheduler_address()} with "
+                            f"{sum(not f.done() or f.cancelled() for f in futures)} regions unfinished"
+                        )
+                    # Cancelled while the client is connected: not the region's fault.
                     exc = CancelledError(f"task {future.key} was cancelled (scheduler restarted or connection lost)")
                     yield RegionFailure.from_exception(task, exc, tb="", retryable=True)
                 else:
@@ -130,11 +144,36 @@ class DaskExecutor:
                     exc = future.exception()
                     tb = future.traceback()
                     text = "".join(traceback.format_exception(type(exc), exc, tb))
-                    yield RegionFailure.from_exception(task, exc, tb=text, retryable=True)
+                    failure = RegionFailure.from_exception(task, exc, tb=text, retryable=True)
+                    if type(exc).__name__ == "KilledWorker":
+                        failure = replace(failure, message=self._killed_worker_message(exc))
+                    yield failure
                 future.release()
         finally:
             # On an early exit (Ctrl-C, a store error) nothing should keep
             # computing on the cluster on our behalf.
             pending = [f for f in futures if not f.done()]
-            if pending:
+            if pending and self.client.status == "running":
                 self.client.cancel(pending)
+
+    def _scheduler_address(self) -> str:
+        try:
+            return self.client.scheduler.address
+        except AttributeError:
+            return "(address unknown)"
+
+    def _killed_worker_message(self, exc) -> str:
+        """Why a region ended as ``KilledWorker``, in words an on-call engineer can act on."""
+        tries = getattr(exc, "allowed_failures", 0) + 1
+        worker = getattr(getattr(exc, "last_worker", None), "address", "?")
+        message = f"the worker running this region died {tries} times (the region's job may exceed the worker's memory limit)"
+        try:  # A nanny that killed its worker for memory says so in the scheduler's event log.
+            events = [e for _, e in self.client.get_events("worker-restart-memory") if e.get("worker") == worker]
+        except Exception:  # noqa: BLE001 - the reason is a bonus, never a new failure
+            events = []
+        if events:
+            message = (
+                f"the worker running this region died {tries} times: its job went over the worker's memory limit "
+                f"(the nanny restarted {worker} at {events[-1]['rss'] / 2**20:.0f} MiB)"
+            )
+        return f"{message}; last worker {worker}, see its log"
