@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -440,13 +441,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         configure_logging(args.log_level)
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, where it is handled
+        return code
     except ForecastingError as exc:
         print(f"forecasting: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("forecasting: interrupted", file=sys.stderr)
         return errors.EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # Output piped into 'head' and the like: the reader left, nothing is wrong.
+        # Point stdout at devnull so the interpreter's final flush stays quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return errors.EXIT_OK
     except Exception:  # noqa: BLE001 - a bug: show everything
         traceback.print_exc()
         print("forecasting: internal error (a bug): please report it with the traceback above", file=sys.stderr)

@@ -113,3 +113,17 @@ def test_status_lists_runs_and_shows_one(capsys, poisoned_cache, tmp_path):
     assert "PARTIAL" in text and "r001" in text and "RegionDataError" in text
     assert main(["status", "nope", "--out", str(tmp_path)]) == errors.EXIT_USAGE
     assert "no run 'nope'" in _one_line_error(capsys)
+
+
+def test_output_into_a_closed_pipe_is_not_a_bug(tmp_path):
+    """'forecasting status ... | head -1': the reader leaving early is no error."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "forecasting.cli", "cache", "build", "--synthetic", "--regions", "2",
+                             "--days", "30", "--out", str(tmp_path / "c.sqlite")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before anything is written
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 0, err
+    assert "Traceback" not in err and "BrokenPipe" not in err
