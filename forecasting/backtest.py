@@ -23,10 +23,12 @@ YAML configuration lives under the top-level ``backtest:`` key::
 
 from __future__ import annotations
 
+import datetime
 import functools
 import hashlib
 import itertools
 import json
+import math
 import time
 from dataclasses import dataclass, fields, replace
 from typing import Any, Mapping
@@ -42,6 +44,8 @@ from forecasting.metrics import seasonal_scale
 
 NAMESPACE = "backtest"
 BASELINE = "seasonal_naive"
+#: Most parameter sets one model family may expand to in a backtest.
+MAX_PARAMETER_SETS = 1000
 
 
 @dataclass(frozen=True)
@@ -108,8 +112,10 @@ class BacktestConfig:
             value = getattr(self, name)
             if value is not None:
                 try:
+                    if not isinstance(value, (str, datetime.date)):
+                        raise TypeError(value)
                     pd.Timestamp(value)
-                except ValueError:
+                except (ValueError, TypeError, OverflowError):
                     raise ConfigError(f"{source}: {name} is not a date: {value!r}") from None
         if self.cutoffs is not None and (self.start or self.end):
             raise ConfigError(f"{source}: give either cutoffs or start/end, not both")
@@ -124,8 +130,17 @@ class BacktestConfig:
         for name, _ in self.grid:
             if name not in names:
                 raise ConfigError(f"{source}: grid for {name!r}, which is not among the models ({', '.join(sorted(names))})")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
+            raise ConfigError(f"{source}: seed must be a whole number from 0 to 2**32 - 1, got {self.seed!r}")
+        for name, params in self.grid:  # count before enumerating: a typo should not fill the memory
+            size = math.prod(len(values) for _, values in params)
+            if min(size, self.n_samples if self.search == "random" else size) > MAX_PARAMETER_SETS:
+                raise ConfigError(f"{source}: grid of {name!r} has {size} parameter sets, more than {MAX_PARAMETER_SETS}; "
+                                  "use search: random with n_samples")
         for spec in self.candidates():
             spec.build()
+        if not isinstance(self.default_model, str):
+            raise ConfigError(f"{source}: default_model must be a model name, got {self.default_model!r}")
         ModelSpec(self.default_model).build()
         return self
 

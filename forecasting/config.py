@@ -181,7 +181,11 @@ class ForecastConfig:
         if not self.models:
             raise ConfigError(f"{source}: models must name at least one model")
         for spec in self.models:
-            spec.build()  # unknown names and parameters raise ConfigError here
+            try:
+                spec.build()  # unknown names and parameters raise ConfigError here
+            except ConfigError as exc:
+                raise ConfigError(f"{source}: {exc}") from None
+            _check_members(spec, source)
         return self
 
     @property
@@ -234,8 +238,29 @@ def _parse_models(value: Any, source: str) -> tuple[ModelSpec, ...]:
             raise ConfigError(f"{source}: parameters of model {name!r} must be a mapping")
         if any(s.name == name for s in specs):
             raise ConfigError(f"{source}: model {name!r} is listed twice")
-        specs.append(ModelSpec(name, tuple(sorted((str(k), _freeze(v)) for k, v in params.items()))))
+        frozen = {}
+        for k, v in params.items():
+            if str(k) in frozen:
+                raise ConfigError(f"{source}: parameter {str(k)!r} of model {name!r} is given twice")
+            frozen[str(k)] = _freeze(v)
+        specs.append(ModelSpec(name, tuple(sorted(frozen.items(), key=lambda kv: kv[0]))))
     return tuple(specs)
+
+
+def _check_members(spec: ModelSpec, source: str) -> None:
+    """A combination's members must be at least two labels of known models."""
+    if spec.name != "combination" or "members" not in dict(spec.params):
+        return
+    members = dict(spec.params)["members"]
+    if not isinstance(members, (list, tuple)) or len(members) < 2 or not all(isinstance(m, str) for m in members):
+        raise ConfigError(f"{source}: members of a combination must be a list of at least two model names, got {members!r}")
+    for label in members:
+        try:
+            ModelSpec.parse(label).build()
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: combination member {label!r}: {exc}") from None
+        except (ValueError, TypeError, yaml.YAMLError):
+            raise ConfigError(f"{source}: combination member {label!r} is not a model label like gbm or gbm[max_iter=100]") from None
 
 
 def _format_value(value) -> str:

@@ -171,14 +171,14 @@ def run_nightly(
         Another driver is computing the same run date.
     """
     out_dir = Path(out_dir)
+    # A bad cache, --regions or --run-date is refused before anything is written.
+    plan = None if resume else _new_plan(cache_path, config, regions, run_date)
     out_dir.mkdir(parents=True, exist_ok=True)
     url = store_url(out_dir, store)
     results = ResultsStore(url, busy_timeout=store_timeout)
     try:
         if resume:
             plan = _resume_plan(results, resume, cache_path)
-        else:
-            plan = _new_plan(results, cache_path, config, regions, run_date)
         run_id, run_date, config, cache_path = plan.run_id, plan.run_date, plan.config, plan.cache_path
         configs = region_configs(results, config, plan.todo, use_champions, url)
         with run_lock(results.engine, "nightly", run_date, run_id), run_context(run_id):  # run=<id> on its log lines
@@ -201,7 +201,7 @@ class _Plan:
     n_regions: int
 
 
-def _new_plan(results, cache_path, config, regions, run_date) -> _Plan:
+def _new_plan(cache_path, config, regions, run_date) -> _Plan:
     cache = open_cache(cache_path)
     summaries = cache.region_summaries()
     selected = select_regions(summaries.region.tolist(), regions)

@@ -97,3 +97,151 @@ def test_shipped_specs_are_valid():
         load_config(path)
         load_backtest_config(path)
         load_yarn_config(path).validate(check_files=False)  # the archive lives on the EMR master
+
+
+# --------------------------------------------------------------------------- fuzzing the loaders
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from forecasting.errors import ForecastingError  # noqa: E402
+
+_WEIRD_TEXT = st.one_of(
+    st.text(max_size=20),
+    st.sampled_from(["", " ", "7D", "0D", "-1D", "28", "1e309", "nan", "inf", "4GB", "4096", "2024-13-45", "null", "~",
+                     "seasonal_naive", "gbm", "combination", "gbm[max_iter=5]", "x'; DROP TABLE runs; --", "\x00", "é☕"]),
+)
+_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.integers(min_value=-(2**80), max_value=2**80),
+    st.floats(allow_nan=True, allow_infinity=True), _WEIRD_TEXT,
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.dictionaries(st.one_of(_WEIRD_TEXT, st.integers(), st.booleans(), st.none()), children, max_size=4),
+    ),
+    max_leaves=12,
+)
+
+
+def _section(known_keys):
+    """A mapping of mostly real keys (so validation goes deep) and some random ones, to anything."""
+    keys = st.one_of(st.sampled_from(sorted(known_keys)), _WEIRD_TEXT, st.integers())
+    return st.one_of(st.dictionaries(keys, _VALUES, max_size=6), _VALUES)
+
+
+def _document(namespace, known_keys):
+    """YAML text: a dumped document with the section (or junk) under the namespace, or raw text."""
+    doc = st.one_of(
+        st.builds(lambda s, other: {namespace: s, **other}, _section(known_keys), st.dictionaries(_WEIRD_TEXT, _VALUES, max_size=2)),
+        _VALUES,
+    )
+    dumped = doc.map(lambda d: yaml.safe_dump(d, allow_unicode=True))
+    raw = st.one_of(
+        st.text(max_size=200),
+        st.sampled_from([
+            f"{namespace}: !!python/object/apply:os.system ['true']\n",
+            f"{namespace}:\n  horizon: &a [*a]\n",
+            f"{namespace}: {{horizon: 7D, horizon: 8D}}\n",
+            f"{namespace}:\n  - [unhashable, key]: 1\n",
+            f"{namespace}: {{? [a, b] : 1}}\n",
+            "\t\x00",
+        ]),
+    )
+    return st.one_of(dumped, raw)
+
+
+def check_loader_only_raises_our_errors(load, text: str) -> None:
+    """Write ``text`` to a file and load it: success or a one-line ForecastingError, nothing else."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "config.yaml"
+        path.write_text(text, encoding="utf-8", errors="surrogatepass")
+        try:
+            load(path)
+        except ForecastingError as exc:
+            assert str(exc).strip(), "an error needs a message"
+            assert str(path) in str(exc) or "model" in str(exc) or "parameter" in str(exc), str(exc)
+
+
+_FORECAST_KEYS = {f.name for f in dataclasses.fields(ForecastConfig)}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(text=_document("forecasting", _FORECAST_KEYS))
+def test_fuzz_forecast_config_loader_only_raises_config_errors(text):
+    check_loader_only_raises_our_errors(load_config, text)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(text=_document("backtest", {"horizon", "step", "cutoffs", "start", "end", "models", "grid", "search", "n_samples",
+                                   "seed", "buckets", "min_windows", "default_model", "top_k"}))
+def test_fuzz_backtest_config_loader_only_raises_config_errors(text):
+    from forecasting.backtest import load_backtest_config
+
+    check_loader_only_raises_our_errors(load_backtest_config, text)
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"models": {"gbm": {1: 5, "1": 6}}}, "parameter '1' of model 'gbm' is given twice"),
+        ({"models": {"combination": {"members": "gbm"}}}, "members of a combination must be a list of at least two"),
+        ({"models": {"combination": {"members": ["gbm", "nope"]}}}, "combination member 'nope': unknown model"),
+        ({"models": {"combination": {"members": ["gbm", "gbm[max_iter={]"]}}}, "is not a model label"),
+        ({"models": ["gbn"]}, "config: unknown model 'gbn' (did you mean 'gbm'?)"),
+    ],
+)
+def test_model_lists_found_by_the_fuzzer_get_clear_errors(data, message):
+    with pytest.raises(ConfigError) as info:
+        ForecastConfig.from_dict(data)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"end": []}, "end is not a date: []"),
+        ({"start": {"a": 1}}, "start is not a date"),
+        ({"default_model": ["gbm"]}, "default_model must be a model name"),
+        ({"seed": -1}, "seed must be a whole number from 0 to 2**32 - 1"),
+        ({"models": ["gbm"], "grid": {"gbm": {"max_iter": list(range(100)), "learning_rate": list(range(100))}}},
+         "grid of 'gbm' has 10000 parameter sets, more than 1000"),
+    ],
+)
+def test_backtest_values_found_by_the_fuzzer_get_clear_errors(data, message):
+    from forecasting.backtest import BacktestConfig
+
+    with pytest.raises(ConfigError) as info:
+        BacktestConfig.from_dict(data)
+    assert message in str(info.value)
+    # A random search over the same grid is fine.
+    if "grid" in data:
+        assert BacktestConfig.from_dict({**data, "search": "random", "n_samples": 5}).candidates()
+
+
+@pytest.mark.parametrize(
+    "section, problem",
+    [
+        ({"horizn": "7D"}, "unknown key 'horizn' (did you mean 'horizon'?)"),
+        ({"retries": "twice"}, "retries must be a whole number >= 0"),
+        ({"models": ["seasonal_naiv"]}, "did you mean 'seasonal_naive'"),
+        ("just text", "'forecasting' must be a mapping"),
+    ],
+)
+def test_bad_config_is_one_line_exit_2_and_writes_nothing(section, problem, synthetic_cache, tmp_path, capsys):
+    from forecasting.cli import main
+
+    config = tmp_path / "nightly.yaml"
+    config.write_text(yaml.safe_dump({"forecasting": section}))
+    out = tmp_path / "out"
+    for command in ("run", "backtest"):
+        assert main([command, "--cache", str(synthetic_cache), "--out", str(out), "--config", str(config), "--cluster", "serial"]) == 2
+        captured = capsys.readouterr()
+        lines = captured.err.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in captured.err, captured.err
+        assert lines[0].startswith(f"forecasting: error: {config}") and problem in lines[0], lines[0]
+        assert not out.exists()

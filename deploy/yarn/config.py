@@ -28,6 +28,14 @@ NAMESPACE = "yarn"
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(MiB|GiB|TiB)\s*$")
 _UNITS = {"MiB": 1, "GiB": 1024, "TiB": 1024 * 1024}
 _DECIMAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT])[bB]?\s*$")
+#: YARN's protocol counts containers, vcores and MiB in signed 32-bit integers.
+_MAX_INT32 = 2**31 - 1
+#: Names of shipped files (in the container's working directory) and of environment variables.
+_FILE_KEY = re.compile(r"^[A-Za-z0-9._-]+$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: Fields that must be strings (YAML turns ``queue: 1`` or ``user: no`` into other types).
+_TEXT_FIELDS = ("name", "queue", "node_label", "user", "environment", "python", "principal", "keytab", "driver_address",
+                "driver_security")
 
 
 def parse_memory(value: Any, what: str) -> int:
@@ -51,7 +59,18 @@ def parse_memory(value: Any, what: str) -> int:
     mib = float(match.group(1)) * _UNITS[match.group(2)]
     if mib < 1 or mib != int(mib):
         raise ConfigError(f"{what}: {value!r} must be a whole, positive number of MiB")
+    if mib > _MAX_INT32:
+        raise ConfigError(f"{what}: {value!r} is more memory than YARN can grant")
     return int(mib)
+
+
+def _exists(path: str) -> bool:
+    if "://" in path:  # hdfs://, s3://: YARN fetches it; nothing to check from here
+        return True
+    try:
+        return Path(path).expanduser().exists()
+    except (OSError, ValueError, RuntimeError):  # a NUL byte, a name too long, no home directory
+        return False
 
 
 @dataclass(frozen=True)
@@ -128,16 +147,27 @@ class YarnConfig:
                     raise ConfigError(f"{source}: {key} must be a mapping")
                 data[key] = tuple(sorted((str(k), str(v)) for k, v in value.items()))
         if "tags" in data:
-            data["tags"] = tuple(str(t) for t in (data["tags"] or ()))
+            tags = data["tags"] or ()
+            if isinstance(tags, str) or not isinstance(tags, (list, tuple)) or any(isinstance(t, (Mapping, list)) or "\x00" in str(t) for t in tags):
+                raise ConfigError(f"{source}: tags must be a list of names, got {tags!r}")
+            data["tags"] = tuple(str(t) for t in tags)
         return cls(**data)
 
     def validate(self, source: str = "yarn", check_files: bool = True) -> "YarnConfig":
         """Check every value (and, unless told not to, that shipped files exist)."""
+        for name in _TEXT_FIELDS:
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(f"{source}: {name} must be a string, got {getattr(self, name)!r}")
+            if "\x00" in getattr(self, name):
+                raise ConfigError(f"{source}: {name} contains a NUL character")
+        if not isinstance(self.tls, bool):
+            raise ConfigError(f"{source}: tls must be true or false, got {self.tls!r}")
         for name in ("workers", "worker_vcores", "scheduler_vcores", "master_vcores"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{source}: {name} must be a whole number >= 1, got {value!r}")
-        if isinstance(self.worker_restarts, bool) or not isinstance(self.worker_restarts, int) or self.worker_restarts < -1:
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _MAX_INT32:
+                raise ConfigError(f"{source}: {name} must be a whole number >= 1 (and below 2**31), got {value!r}")
+        restarts = self.worker_restarts
+        if isinstance(restarts, bool) or not isinstance(restarts, int) or not -1 <= restarts <= _MAX_INT32:
             raise ConfigError(f"{source}: worker_restarts must be -1 (always) or a whole number >= 0, got {self.worker_restarts!r}")
         for name in ("worker_memory", "scheduler_memory", "master_memory"):
             parse_memory(getattr(self, name), f"{source}: {name}")
@@ -146,6 +176,11 @@ class YarnConfig:
             raise ConfigError(f"{source}: name must not be empty")
         if bool(self.principal) != bool(self.keytab):
             raise ConfigError(f"{source}: give both principal and keytab for Kerberos, or neither")
+        if self.principal and self.driver_address:
+            raise ConfigError(
+                f"{source}: principal and keytab are used only when skein starts its own driver; "
+                "a running driver (driver_address) keeps its own Kerberos login: remove one or the other"
+            )
         if check_files:
             paths = [("environment", self.environment)] + [(f"files.{k}", v) for k, v in self.files]
             if self.keytab:
@@ -153,12 +188,15 @@ class YarnConfig:
             if self.driver_security:
                 paths.append(("driver_security", self.driver_security))
             for what, path in paths:
-                if not Path(path).expanduser().exists():
+                if not _exists(path):
                     hint = " (build it with 'forecasting pack-env --out ...')" if what == "environment" else ""
                     raise ConfigError(f"{source}: {what}: {path} does not exist{hint}")
         for key, _ in self.files:
-            if key in ("environment", "cache.sqlite") or "/" in key:
+            if key in ("environment", "cache.sqlite", "dask.crt", "dask.pem", ".", "..") or not _FILE_KEY.match(key):
                 raise ConfigError(f"{source}: files: {key!r} is reserved or not a plain name")
+        for key, value in self.env:
+            if not _ENV_NAME.match(key) or "\x00" in value:
+                raise ConfigError(f"{source}: env: {key!r} is not an environment variable name (letters, digits, _)")
         return self
 
     def with_overrides(self, **overrides) -> "YarnConfig":

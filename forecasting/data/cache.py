@@ -358,8 +358,23 @@ def open_cache(path) -> CacheReader:
     if not p.is_file():
         raise CacheError("cache path is not a file", path=str(path))
     with open(p, "rb") as fh:
-        if fh.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
-            raise CacheError("not an SQLite file", path=str(path))
+        header = fh.read(100)
+    if header[: len(SQLITE_MAGIC)] != SQLITE_MAGIC:
+        raise CacheError("not an SQLite file", path=str(path))
+    # A copy cut short (disk full, interrupted transfer) can still open, and an
+    # immutable read takes missing pages for empty ones: compare the size the
+    # header promises (page size x page count) with the file's.
+    if len(header) < 100:
+        raise CacheError(f"cache file is truncated ({st.st_size} bytes, less than an SQLite header); copy or build it again",
+                         path=str(path))
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big") if header[24:28] == header[92:96] else 0
+    if pages and st.st_size != page_size * pages:
+        raise CacheError(
+            f"cache file is truncated or damaged ({st.st_size} bytes, its header says {page_size * pages}); "
+            "copy or build it again", path=str(path),
+        )
     return _open_cached(p, st.st_size, st.st_mtime_ns)
 
 

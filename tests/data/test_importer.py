@@ -371,3 +371,38 @@ def test_holidays_import_and_bad_dates(tmp_path):
     with pytest.raises(InputError, match=r"bad.csv:3: date '01/05/2024' is not a YYYY-MM-DD date"):
         import_csv(orders, tmp_path / "d.sqlite", holidays=bad)
     assert not (tmp_path / "d.sqlite").exists()
+
+
+_SIDE_FILES = {
+    "features": "region,timestamp,temp\n",
+    "events": "region,start,end,kind,name\n",
+    "holidays": "date,name,region\n",
+}
+_SIDE_TOKENS = st.sampled_from(list('ab,;"\n 0123456789-:TZ.+eE') + ["\x00", "é", "nan", "2024-01-01", "2024-01-01T01:00Z", ",a,"])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    which=st.sampled_from(sorted(_SIDE_FILES)),
+    body=st.one_of(
+        st.binary(max_size=200),
+        st.lists(st.lists(_SIDE_TOKENS, max_size=12).map("".join), max_size=6).map(lambda ls: "\n".join(ls).encode()),
+    ),
+    with_header=st.booleans(),
+)
+def test_fuzz_features_events_and_holidays_only_input_errors(which, body, with_header):
+    """The orders file is fine; a fuzzed side file may only fail with a one-line InputError."""
+    with tempfile.TemporaryDirectory() as tmp:
+        orders = write(Path(tmp) / "orders.csv", GOOD)
+        side = Path(tmp) / f"{which}.csv"
+        side.write_bytes((_SIDE_FILES[which].encode() if with_header else b"") + body)
+        out = Path(tmp) / "c.sqlite"
+        try:
+            import_csv(orders, out, **{which: side})
+        except InputError as exc:
+            assert str(exc).startswith(str(side)), str(exc)
+            assert "\n" not in str(exc)
+            assert not out.exists()
+        else:
+            assert open_cache(out).regions() == ["a"]
+        assert not [p for p in Path(tmp).iterdir() if p.name.startswith(".")]
