@@ -149,9 +149,13 @@ def _yarn_overrides(parser, workers: bool = True) -> None:
 def _yarn_config(args):
     from deploy.yarn.config import load_yarn_config
 
-    return load_yarn_config(args.config).with_overrides(
+    config = load_yarn_config(args.config)
+    env = dict(config.env)
+    # Containers log at the driver's --log-level unless the config's 'env' says otherwise.
+    env.setdefault("FORECASTING_LOG_LEVEL", args.log_level)
+    return config.with_overrides(
         queue=args.queue, name=args.name, environment=args.environment, worker_memory=args.worker_memory,
-        worker_vcores=args.worker_vcores,
+        worker_vcores=args.worker_vcores, env=tuple(sorted(env.items())),
     )
 
 

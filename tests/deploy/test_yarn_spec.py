@@ -105,3 +105,16 @@ def test_spec_command_prints_what_would_be_submitted(files, tmp_path, capsys):
     assert spec.services[WORKER].instances == 7 and spec.queue == "q1"
     assert main(["spec", "--config", str(cfg), "--cache", str(files["cache.sqlite"]), "--worker-memory", "4096"]) == 2
     assert "did you mean '4096 MiB'" in capsys.readouterr().err
+
+
+def test_containers_log_at_the_drivers_level_unless_the_config_says_otherwise(files, tmp_path, capsys):
+    cfg = tmp_path / "nightly.yaml"
+    cfg.write_text(yaml.safe_dump({"yarn": {"environment": str(files["environment.tar.gz"])}}))
+    assert main(["--log-level", "DEBUG", "spec", "--config", str(cfg), "--cache", str(files["cache.sqlite"])]) == 0
+    spec = skein.ApplicationSpec.from_yaml(capsys.readouterr().out)
+    assert spec.services[WORKER].env["FORECASTING_LOG_LEVEL"] == "DEBUG"
+    cfg.write_text(yaml.safe_dump({"yarn": {"environment": str(files["environment.tar.gz"]),
+                                            "env": {"FORECASTING_LOG_LEVEL": "WARNING"}}}))
+    assert main(["--log-level", "DEBUG", "spec", "--config", str(cfg), "--cache", str(files["cache.sqlite"])]) == 0
+    spec = skein.ApplicationSpec.from_yaml(capsys.readouterr().out)
+    assert spec.services[WORKER].env["FORECASTING_LOG_LEVEL"] == "WARNING"
