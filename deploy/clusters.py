@@ -70,6 +70,7 @@ def open_executor(
     connect_timeout: float = 30.0,
     yarn=None,
     cache_path: str | None = None,
+    log_dir: str | None = None,
 ) -> Iterator:
     """Open the cluster named by ``target`` and yield an executor for it.
 
@@ -88,6 +89,9 @@ def open_executor(
         overrides its worker count).
     cache_path : str, optional
         With ``target="yarn"``: the cache to ship to the workers.
+    log_dir : str, optional
+        With ``target="local"``: each worker also logs to
+        ``LOG_DIR/worker-<name>/dask.worker.log``.
 
     Raises
     ------
@@ -103,7 +107,7 @@ def open_executor(
         yield SerialExecutor(retries=retries)
         return
     if kind == "local":
-        with _local_client(workers or default_workers()) as client:
+        with _local_client(workers or default_workers(), log_dir) as client:
             yield DaskExecutor(client, retries=retries)
         return
     if kind == "yarn":
@@ -121,7 +125,7 @@ def open_executor(
 
 
 @contextlib.contextmanager
-def _local_client(n_workers: int):
+def _local_client(n_workers: int, log_dir: str | None = None):
     import dask
     from distributed import Client, LocalCluster
 
@@ -136,7 +140,7 @@ def _local_client(n_workers: int):
                 dashboard_address=":0",
                 silence_logs=logging.WARNING,
                 # Worker processes log in the driver's format, at its level.
-                plugins={ContainerLogging(logging.getLogger().getEffectiveLevel())},
+                plugins={ContainerLogging(logging.getLogger().getEffectiveLevel(), log_dir)},
             )
     except Exception as exc:  # noqa: BLE001 - any start failure is the cluster's
         raise ClusterError(f"could not start a local Dask cluster: {exc}") from exc

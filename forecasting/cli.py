@@ -25,6 +25,7 @@ from pathlib import Path
 
 from forecasting import errors
 from forecasting.errors import ForecastingError, UsageError
+from forecasting.logs import log_file
 
 log = logging.getLogger("forecasting")
 
@@ -133,6 +134,8 @@ def _job_arguments(parser, cache_required: bool = True) -> None:
     parser.add_argument("--regions", help="comma-separated region ids (default: all)")
     parser.add_argument("--config", type=Path, help="YAML config ('forecasting:', 'backtest:', 'yarn:' sections)")
     parser.add_argument("--store", help="SQLAlchemy URL of the results store (default OUT/results.sqlite)")
+    parser.add_argument("--log-dir", type=Path, help="where the driver and local workers also write their logs, one folder "
+                        "per process (default OUT/logs/<time>-<pid>)")
 
 
 def _yarn_overrides(parser, workers: bool = True) -> None:
@@ -333,7 +336,12 @@ def cmd_run(args) -> int:
     use_champions = True if args.models == "champion" else (False if args.models else None)
     yarn = _yarn_config(args) if cluster == "yarn" else None
     cache = args.cache or _resumed_cache(args)
-    with open_executor(cluster, workers=args.workers, retries=config.retries, yarn=yarn, cache_path=str(cache)) as executor:
+    _preflight(cache, regions, args.run_date)
+    log_dir = _log_dir(args)
+    with log_file(log_dir / "driver" / "driver.log"), open_executor(
+        cluster, workers=args.workers, retries=config.retries, yarn=yarn, cache_path=str(cache), log_dir=str(log_dir)
+    ) as executor:
+        log.info("logs of this run's processes: %s ('forecasting logs %s' summarizes them)", log_dir, log_dir)
         summary = run_nightly(
             cache,
             args.out,
@@ -349,6 +357,25 @@ def cmd_run(args) -> int:
         )
     print(format_summary(summary))
     return {"succeeded": errors.EXIT_OK, "partial": errors.EXIT_SOME_FAILED}.get(summary.status, errors.EXIT_TOO_MANY_FAILED)
+
+
+def _preflight(cache, regions, run_date) -> None:
+    """Refuse a bad cache, region list or run date before starting a cluster or writing anything."""
+    from forecasting.data.cache import open_cache
+    from forecasting.driver import select_regions, validate_run_date
+
+    if run_date:
+        validate_run_date(run_date)
+    opened = open_cache(cache)
+    if regions:
+        select_regions(opened.region_summaries().region.tolist(), regions)
+
+
+def _log_dir(args) -> Path:
+    """``--log-dir``, else a new folder ``OUT/logs/<UTC time>-<pid>`` for this invocation."""
+    import time
+
+    return args.log_dir or args.out / "logs" / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}"
 
 
 def _resumed_cache(args) -> Path:
@@ -379,7 +406,12 @@ def cmd_backtest(args) -> int:
     job_config = load_config(args.config)
     cluster = "serial" if serial_requested() else args.cluster
     yarn = _yarn_config(args) if cluster == "yarn" else None
-    with open_executor(cluster, workers=args.workers, retries=job_config.retries, yarn=yarn, cache_path=str(args.cache)) as executor:
+    _preflight(args.cache, _split(args.regions), None)
+    log_dir = _log_dir(args)
+    with log_file(log_dir / "driver" / "driver.log"), open_executor(
+        cluster, workers=args.workers, retries=job_config.retries, yarn=yarn, cache_path=str(args.cache), log_dir=str(log_dir)
+    ) as executor:
+        log.info("logs of this backtest's processes: %s ('forecasting logs %s' summarizes them)", log_dir, log_dir)
         summary = run_backtest(
             args.cache, args.out, executor, config, job_config, regions=_split(args.regions), store=args.store,
             show_progress=True, plots=not args.no_plots,

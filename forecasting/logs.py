@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import sys
+from pathlib import Path
 
 LOG_FORMAT = (
     "%(asctime)s %(levelname)s [app=%(app)s container=%(container)s run=%(run)s] "
@@ -191,3 +192,30 @@ def configure_logging(level="INFO", stream=None) -> None:
                 logger.setLevel(handler.level)
             logger.removeHandler(handler)
         logger.propagate = True
+
+
+@contextlib.contextmanager
+def log_file(path):
+    """Within the block, this process's records also go to ``path`` (appended).
+
+    Local runs keep one folder per process (``driver/driver.log``,
+    ``worker-0/dask.worker.log``, ...) that ``forecasting logs`` reads like
+    YARN's per-container folders.
+    """
+    handler = add_log_file(path)
+    try:
+        yield handler
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+
+
+def add_log_file(path) -> logging.Handler:
+    """Add a handler writing :data:`LOG_FORMAT` to ``path`` to the root logger."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, mode="a", encoding="utf-8")
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.addFilter(ContextFilter())
+    logging.getLogger().addHandler(handler)
+    return handler

@@ -159,7 +159,8 @@ def _contents(lines: list[str], i: int, name: str, length: int | None) -> tuple[
 
 
 def read_directory(path) -> tuple[str, list[LogFile]]:
-    """Read per-container logs: ``<app id>/<container id>/<file>``.
+    """Read per-container logs: ``<app id>/<container id>/<file>``, or a
+    local run's log folder (``driver/``, ``worker-<n>/``).
 
     ``path`` is such an application folder, a folder holding exactly one
     (the NodeManager's log folder, the stand-in's ``log_root``), or one
@@ -176,6 +177,9 @@ def read_directory(path) -> tuple[str, list[LogFile]]:
     else:
         containers = sorted(p for p in path.iterdir() if p.is_dir() and p.name.startswith("container_"))
         app_id = path.name if APP_ID_RE.match(path.name) else ""
+    if not containers and not app_id:
+        # A local run's log folder: driver/, worker-0/, worker-1/, ...
+        containers = sorted(p for p in path.iterdir() if p.is_dir())
     files = [LogFile(c.name, f.name, f.read_text(encoding="utf-8", errors="replace"))
              for c in containers for f in sorted(c.iterdir()) if f.is_file()]
     if not files:
@@ -217,6 +221,8 @@ def _service(files: list[LogFile], recs: list[Record], skein_id: str) -> str:
     names = {f.name for f in files}
     if "application.master.log" in names:
         return "application master"
+    if "driver.log" in names:
+        return "driver"
     if skein_id:
         return skein_id.rsplit("_", 1)[0]
     for name in sorted(names):
@@ -371,7 +377,8 @@ def _short(line: str) -> str:
 def format_summary(summary: dict) -> str:
     """The summary as text for a terminal."""
     app, tasks = summary["application"], summary["tasks"]
-    out = [f"application {app['id'] or '-'}: {app['status']} ({app['source']})" + (f": {app['diagnostics']}" if app["diagnostics"] else ""),
+    what = f"application {app['id']}" if app["id"] else "logs (no YARN application id)"
+    out = [f"{what}: {app['status']} ({app['source']})" + (f": {app['diagnostics']}" if app["diagnostics"] else ""),
            f"  runs: {', '.join(summary['runs']) or '-'}",
            f"  tasks: {tasks['ok']} ok, {tasks['failed']} failed, {tasks['transient']} transient errors (retried)", "",
            "containers:"]

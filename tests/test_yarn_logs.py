@@ -184,3 +184,36 @@ def test_memory_kills_nanny_restarts_and_preemption_are_dead_workers():
     assert three["service"] == "dask.worker" and three["exit"] == "exit code 137"
     assert summary["application"]["source"] == "inferred"
     assert [r.level for r in records(parse_aggregated(DEATHS)[0])][:2] == ["INFO", "WARNING"]
+
+
+def test_a_local_runs_log_folder_is_read_like_yarns(tmp_path, poisoned_cache, capsys):
+    """A local run writes driver/ and worker-<n>/ folders that 'forecasting logs' summarizes."""
+    import json
+
+    from forecasting.cli import main
+
+    config = tmp_path / "c.yaml"
+    config.write_text("forecasting:\n  horizon: 7D\n  models: [seasonal_naive]\n")
+    logs = tmp_path / "logs"
+    assert main(["run", "--cache", str(poisoned_cache), "--out", str(tmp_path / "out"), "--cluster", "local",
+                 "--workers", "2", "--config", str(config), "--log-dir", str(logs)]) == 3
+    assert (logs / "driver" / "driver.log").is_file()
+    assert sorted(p.name for p in logs.glob("worker-*")) == ["worker-0", "worker-1"]
+    capsys.readouterr()
+    assert main(["logs", str(logs), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    services = {c["container"]: c["service"] for c in summary["containers"]}
+    assert services == {"driver": "driver", "worker-0": "dask.worker", "worker-1": "dask.worker"}
+    assert {f["region"] for f in summary["failed_regions"]} == {"r001", "r004"}
+    assert all(f["error_type"] == "RegionDataError" for f in summary["failed_regions"])
+
+
+def test_runs_write_their_logs_under_out_by_default(tmp_path, poisoned_cache):
+    from forecasting.cli import main
+
+    out = tmp_path / "out"
+    assert main(["run", "--cache", str(poisoned_cache), "--out", str(out), "--cluster", "serial", "--regions", "r000,r001",
+                 "--horizon", "7D", "--models", "seasonal_naive", "--max-failed-fraction", "0.5"]) == 1
+    (folder,) = (out / "logs").iterdir()
+    text = (folder / "driver" / "driver.log").read_text()  # (pytest keeps the root level at WARNING)
+    assert "[region=r001" in text and "RegionDataError" in text and "[region=r000" not in text

@@ -44,15 +44,24 @@ class ContainerLogging(WorkerPlugin):
     ----------
     level : str or int, optional
         Level of the worker's root logger (default: see :func:`configure_logging`).
+    log_dir : str, optional
+        Also write the worker's records to ``LOG_DIR/worker-<name>/dask.worker.log``.
     """
 
     name = "forecasting-container-logging"
 
-    def __init__(self, level: str | int | None = None):
+    def __init__(self, level: str | int | None = None, log_dir: str | None = None):
         self.level = level
+        self.log_dir = log_dir
 
     def setup(self, worker) -> None:
         configure_logging(self.level)
+        if self.log_dir:
+            # A local worker's own file, appended to across restarts (YARN
+            # keeps containers' logs itself).
+            from forecasting.logs import add_log_file
+
+            add_log_file(os.path.join(self.log_dir, f"worker-{worker.name}", "dask.worker.log"))
 
 
 def tls_arguments(parser: argparse.ArgumentParser) -> None:
