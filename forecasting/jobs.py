@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from forecasting.config import ForecastConfig, parse_duration
 from forecasting.data.cache import RegionData, open_cache
@@ -152,6 +152,23 @@ def _on_dask_worker() -> bool:
     return True
 
 
+_controller: tuple[int, ThreadpoolController] | None = None
+
+
+def one_thread_per_pool():
+    """Limit BLAS/OpenMP pools to one thread for a block (a context manager).
+
+    ``threadpool_limits()`` scans every loaded shared library on each call
+    (milliseconds, measured by ``python -m bench overheads``); the scan is
+    cached per process and redone only when modules were imported since,
+    which is when new native libraries can appear.
+    """
+    global _controller
+    if _controller is None or _controller[0] != len(sys.modules):
+        _controller = (len(sys.modules), ThreadpoolController())
+    return _controller[1].limit(limits=1)
+
+
 def run_task(task):
     """Run one task (``task.compute()``): the function every runner executes.
 
@@ -175,7 +192,7 @@ def run_task(task):
         start = time.perf_counter()
         log.info("task start")
         try:
-            with threadpool_limits(limits=1), inner_parallelism(getattr(task.config, "inner_parallelism", "serial")):
+            with one_thread_per_pool(), inner_parallelism(getattr(task.config, "inner_parallelism", "serial")):
                 result = task.compute()
         except TRANSIENT_ERRORS as exc:
             # Each attempt's traceback once; the runner retries or records it.
