@@ -1,0 +1,146 @@
+"""The benchmarks (``python -m bench``) at tiny sizes: every tool runs, tables and JSON have their shape.
+
+Timings taken here mean nothing; what is checked is that each peer, mode and
+measurement runs for real (no mocks: real process pools, real Dask clusters,
+real PySpark where installed, the real YARN stand-in in the slow tests), that
+rows, targets and BENCHMARKS.md sections come out as documented, and that a
+tool that cannot start is reported as skipped, with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # bench/ is not an installed package
+    sys.path.insert(0, str(REPO))
+
+from bench import digits, everything, measure, overheads, report  # noqa: E402
+
+ROW_KEYS = {"workload", "tool", "workers", "status", "reason", "startup_s", "wall_s", "wall_with_startup_s", "cpu_util",
+            "speedup", "speedup_with_startup", "efficiency", "runs"}
+
+
+def _skeleton(tmp_path) -> Path:
+    path = tmp_path / "BENCHMARKS.md"
+    path.write_text("# Benchmarks\n\n<!-- peers:start -->\nplaceholder\n<!-- peers:end -->\n\n## Notes kept\n")
+    return path
+
+
+def test_rows_speedups_table_and_plot(tmp_path):
+    fast = measure.make_row("w", "serial", 1, [{"startup_s": None, "wall_s": 4.0, "cpu_util": 0.5},
+                                               {"startup_s": None, "wall_s": 6.0, "cpu_util": 0.5}])
+    two = measure.make_row("w", "pool", 2, [{"startup_s": 1.0, "wall_s": 2.0, "cpu_util": 0.9}])
+    gone = measure.skipped("w", "spark", 2, "pyspark is not installed")
+    rows = measure.add_speedups([fast, two, gone])
+    assert all(ROW_KEYS <= set(r) for r in rows)
+    assert fast["wall_s"] == 5.0 and two["speedup"] == 2.5 and two["efficiency"] == 1.25
+    assert two["speedup_with_startup"] == round(5.0 / 3.0, 3)
+    assert gone["status"] == "skipped" and gone["speedup"] is None
+    table = report.markdown_table(rows)
+    assert table.count("\n") == 4 and "SKIPPED: pyspark is not installed" in table
+    png = report.plot_speedups(rows, tmp_path / "x.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_stopwatch_counts_cpu_of_child_processes():
+    import subprocess
+
+    with measure.Stopwatch() as sw:
+        subprocess.run([sys.executable, "-c", "sum(i * i for i in range(3_000_000))"], check=True)
+    assert sw.wall > 0 and sw.cpu > 0.05  # the child's CPU, reaped, is counted
+    assert 0 < sw.util <= 1.5
+
+
+def test_every_peer_but_spark_at_tiny_size_and_the_section_it_writes(tmp_path):
+    r = digits.main(repeats=1, n_params=2, n_splits=2, workers=2,
+                    peers=("serial", "processpool", "joblib", "dask.bag", "engine"))
+    assert r["tasks"] == 4
+    by = {row["key"]: row for row in r["rows"]}
+    assert list(by) == ["serial", "processpool", "joblib", "dask.bag", "engine"]
+    for key, row in by.items():
+        assert ROW_KEYS <= set(row) and row["status"] == "ok", row
+        assert row["wall_s"] > 0 and row["speedup"] > 0 and row["cpu_util"] > 0
+        assert (row["startup_s"] is None) == (key == "serial")
+    assert {t["target"].split(" (")[0] for t in r["targets"]} >= {"digits: engine speed-up >= 1.8",
+                                                                   "digits: engine within 5% of the fastest peer"}
+    assert all(t["result"] == "PASS" or t["result"].startswith("MISSED (by ") for t in r["targets"])
+    md = _skeleton(tmp_path)
+    digits.write(r, "python -m bench peers --quick", benchmarks=md, results=tmp_path / "results")
+    text = md.read_text()
+    assert "placeholder" not in text and "## Notes kept" in text
+    assert "Command: `python -m bench peers --quick`" in text and "this engine (DaskExecutor.run" in text
+    saved = json.loads((tmp_path / "results" / "peers.json").read_text())
+    assert [row["key"] for row in saved["rows"]] == list(by)
+    assert (tmp_path / "results" / "peers-speedup.png").exists()
+
+
+def test_a_peer_that_cannot_start_is_reported_skipped(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyspark", None)  # as if not installed
+    r = digits.main(repeats=1, n_params=2, n_splits=2, workers=2, peers=("serial", "pyspark"))
+    spark = r["rows"][1]
+    assert spark["status"] == "skipped" and "pyspark is not installed" in spark["reason"]
+    assert spark["wall_s"] is None and spark["runs"] == []
+    assert "SKIPPED: pyspark is not installed (pip install .[bench])" in report.markdown_table(r["rows"])
+    assert r["targets"][0]["result"] == "not measured"  # the engine did not run either
+
+
+def test_unknown_peer_is_refused():
+    with pytest.raises(ValueError, match="unknown peers"):
+        digits.main(repeats=1, n_params=2, peers=("serial", "ray"))
+
+
+def test_engine_overheads_per_task_and_first_task():
+    p = overheads.per_task(n_tasks=20, workers=2, repeats=1, roundtrips=3)
+    assert p["per_task_worker_ms"] > 0 and p["per_task_wall_ms"] > 0 and p["run_task_wrapper_ms"] > 0
+    assert p["per_task_worker_ms_bare_fn"] > 0 and p["roundtrip_ms"] > 0
+    f = overheads.first_task(workers=2, repeats=1)
+    assert 0 < f["cluster_start_s"] < f["first_result_s"]
+
+
+@pytest.mark.slow
+def test_pyspark_at_tiny_size():
+    reason = digits.spark_unavailable()
+    if reason:
+        pytest.skip(reason)
+    r = digits.main(repeats=1, n_params=2, n_splits=2, workers=2, peers=("serial", "pyspark", "engine"))
+    assert [row["status"] for row in r["rows"]] == ["ok", "ok", "ok"]
+    assert any(t["target"] == "digits: engine faster than PySpark" for t in r["targets"])
+
+
+@pytest.mark.slow
+def test_overheads_data_cost_and_section(tmp_path):
+    r = overheads.main(n_tasks=20, workers=2, repeats=1, regions=1, days=60)
+    (region,) = r["data"]["per_region"]
+    assert region["fit_s"] > 0 and region["read_in_worker_ms"] > 0 and region["pickled_kib"] > 0
+    assert [t["ok"] in (True, False) for t in r["targets"]] == [True, True]
+    md = tmp_path / "BENCHMARKS.md"
+    overheads.write(r, "python -m bench overheads --quick", benchmarks=md, results=tmp_path)
+    assert "<!-- overheads:start -->" in md.read_text() and "per-task overhead" in md.read_text()
+
+
+@pytest.mark.slow
+def test_all_quick_without_yarn_writes_every_section(tmp_path):
+    md = tmp_path / "BENCHMARKS.md"
+    out = everything.main(workers=2, quick=True, skip=("peers",), write=True, command="python -m bench all --quick",
+                          benchmarks=md, results=tmp_path, nightly_modes=("serial", "local2"))
+    text = md.read_text()
+    for section in ("nightly", "backtest", "overheads", "comparison"):
+        assert f"<!-- {section}:start -->" in text
+    assert {r["workload"].split(" (")[0] for r in out["rows"]} == {"nightly", "backtest"}
+    assert (tmp_path / "all-speedup.png").exists() and (tmp_path / "all.json").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.yarn
+def test_nightly_through_the_yarn_standin(tmp_path):
+    from bench import nightly
+
+    r = nightly.main(regions=2, days=60, repeat=1, workers=2, write=False, modes=("serial", "yarn"))
+    yarn = r["rows"][1]
+    assert yarn["status"] == "ok", yarn["reason"]
+    assert yarn["startup_s"] > 0 and yarn["speedup"] > 0 and yarn["peak_worker_rss_mib"] > 0
