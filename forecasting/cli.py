@@ -336,7 +336,7 @@ def cmd_run(args) -> int:
     use_champions = True if args.models == "champion" else (False if args.models else None)
     yarn = _yarn_config(args) if cluster == "yarn" else None
     cache = args.cache or _resumed_cache(args)
-    _preflight(cache, regions, args.run_date)
+    _preflight(cache, regions, args.run_date, cluster, args.workers, yarn)
     log_dir = _log_dir(args)
     with log_file(log_dir / "driver" / "driver.log"), open_executor(
         cluster, workers=args.workers, retries=config.retries, yarn=yarn, cache_path=str(cache), log_dir=str(log_dir)
@@ -359,10 +359,18 @@ def cmd_run(args) -> int:
     return {"succeeded": errors.EXIT_OK, "partial": errors.EXIT_SOME_FAILED}.get(summary.status, errors.EXIT_TOO_MANY_FAILED)
 
 
-def _preflight(cache, regions, run_date) -> None:
-    """Refuse a bad cache, region list or run date before starting a cluster or writing anything."""
+def _preflight(cache, regions, run_date, cluster: str, workers, yarn) -> None:
+    """Refuse bad cluster options, a bad cache, region list or run date
+    before starting a cluster or writing anything."""
+    from deploy.clusters import parse_target
     from forecasting.data.cache import open_cache
     from forecasting.driver import select_regions, validate_run_date
+
+    parse_target(cluster)
+    if workers is not None and workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {workers}")
+    if yarn is not None:
+        yarn.with_overrides(workers=workers).validate()
 
     if run_date:
         validate_run_date(run_date)
@@ -406,7 +414,7 @@ def cmd_backtest(args) -> int:
     job_config = load_config(args.config)
     cluster = "serial" if serial_requested() else args.cluster
     yarn = _yarn_config(args) if cluster == "yarn" else None
-    _preflight(args.cache, _split(args.regions), None)
+    _preflight(args.cache, _split(args.regions), None, cluster, args.workers, yarn)
     log_dir = _log_dir(args)
     with log_file(log_dir / "driver" / "driver.log"), open_executor(
         cluster, workers=args.workers, retries=job_config.retries, yarn=yarn, cache_path=str(args.cache), log_dir=str(log_dir)
