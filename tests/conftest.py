@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
+# Jobs run with one BLAS/OpenMP thread (forecasting.jobs.run_task); tests that
+# call model code directly do too.  OpenMP's spinning threads on a loaded
+# 2-core machine (CI, a laptop running a build) otherwise slow a fit down by
+# orders of magnitude.  Must be set before the libraries load.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import shutil
 import sqlite3
 
