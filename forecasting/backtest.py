@@ -84,7 +84,9 @@ class BacktestConfig:
     cutoffs: int | None = None
     start: str | None = None
     end: str | None = None
-    models: tuple[ModelSpec, ...] = tuple(ModelSpec(n) for n in ("seasonal_naive", "seasonal_median", "mstl", "sarimax", "gbm"))
+    models: tuple[ModelSpec, ...] = tuple(
+        ModelSpec(n) for n in ("seasonal_naive", "seasonal_naive_local", "seasonal_median", "mstl", "sarimax", "gbm", "gbm_direct")
+    )
     grid: tuple = ()
     search: str = "grid"
     n_samples: int = 10

@@ -11,14 +11,19 @@ import difflib
 from forecasting.errors import ConfigError
 from forecasting.models.base import Forecaster
 from forecasting.models.combination import Combination
+from forecasting.models.direct import GBMDirectForecaster
 from forecasting.models.ets import MSTLForecaster
 from forecasting.models.gbm import GBMForecaster
-from forecasting.models.naive import SeasonalMedian, SeasonalNaive
+from forecasting.models.naive import LocalSeasonalNaive, SeasonalMedian, SeasonalNaive
 from forecasting.models.sarimax import SARIMAXForecaster
 
 #: Registered models by name.
 MODELS: dict[str, type[Forecaster]] = {
-    cls.name: cls for cls in (SeasonalNaive, SeasonalMedian, MSTLForecaster, SARIMAXForecaster, GBMForecaster, Combination)
+    cls.name: cls
+    for cls in (
+        SeasonalNaive, LocalSeasonalNaive, SeasonalMedian, MSTLForecaster, SARIMAXForecaster, GBMForecaster,
+        GBMDirectForecaster, Combination,
+    )
 }
 
 

@@ -38,6 +38,8 @@ QUANTILES: tuple[float, ...] = (0.1, 0.5, 0.9)
 QUANTILE_COLUMNS: tuple[str, ...] = tuple(f"q{round(q * 100)}" for q in QUANTILES)
 FORECAST_COLUMNS: tuple[str, ...] = ("yhat", *QUANTILE_COLUMNS)
 
+_NS_PER_DAY = 86_400 * 10**9
+
 
 class Forecaster:
     """Base class of the model registry.
@@ -122,3 +124,51 @@ def adjust_interval(frame: pd.DataFrame, adjustment: float) -> pd.DataFrame:
     out["q10"] = np.minimum(lo, frame["q50"].to_numpy(dtype=float))
     out["q90"] = np.maximum(hi, frame["q50"].to_numpy(dtype=float))
     return out
+
+
+def local_offsets(X: pd.DataFrame, step: pd.Timedelta, spd: int) -> np.ndarray:
+    """Local minus UTC time of every row of ``X``, in whole slots.
+
+    Recovered from the local ``cal_slot_of_day`` column and the UTC index
+    (in ``[-spd/2, spd/2)``; only differences between rows matter); zeros
+    without that column.
+    """
+    if "cal_slot_of_day" not in X.columns or spd < 2:
+        return np.zeros(len(X), dtype=np.int64)
+    idx = pd.DatetimeIndex(X.index)
+    idx = idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
+    utc_slot = (idx.as_unit("ns").asi8 % _NS_PER_DAY) // step.as_unit("ns").value
+    local = X["cal_slot_of_day"].to_numpy(dtype=float)
+    local = np.where(np.isfinite(local), local, utc_slot).astype(np.int64)
+    half = spd // 2
+    return (local - utc_slot + half) % spd - half
+
+
+def local_lag_sources(positions: np.ndarray, offsets: np.ndarray, lag: np.ndarray | int, history_offsets: np.ndarray) -> np.ndarray:
+    """History position holding the same local time ``lag`` slots earlier, or -1.
+
+    Parameters
+    ----------
+    positions : ndarray of int
+        Target slots (0 = first slot of the history; may lie past its end).
+    offsets : ndarray of int
+        Local minus UTC time of the targets, in slots.
+    lag : int or ndarray of int
+        Lag in slots of local time (a whole number of days).
+    history_offsets : ndarray of int
+        Local minus UTC time of every history slot.
+
+    Returns
+    -------
+    ndarray of int
+        The source position: the UTC lag corrected by the change of offset
+        between source and target; where that position lies outside the
+        history, the plain UTC lag; -1 where that does too.
+    """
+    n = len(history_offsets)
+    plain = positions - lag
+    inside = (plain >= 0) & (plain < n)
+    shift = np.where(inside, offsets - history_offsets[np.clip(plain, 0, n - 1)], 0)
+    src = plain + shift
+    src = np.where((src >= 0) & (src < n), src, plain)
+    return np.where((src >= 0) & (src < n), src, -1)

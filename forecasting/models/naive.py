@@ -7,13 +7,14 @@ quantiles that the naive and MSTL models use for their intervals.
 from __future__ import annotations
 
 import warnings
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
 from forecasting.errors import ConfigError
 from forecasting.features import slot_of_day_codes
-from forecasting.models.base import QUANTILES, Forecaster, finalize_forecast, slots_per_day
+from forecasting.models.base import QUANTILES, Forecaster, finalize_forecast, local_lag_sources, local_offsets, slots_per_day
 
 #: A slot of day with fewer residuals than this uses the pooled quantiles.
 MIN_PER_SLOT = 5
@@ -37,9 +38,16 @@ class SeasonalNaive(Forecaster):
         Season length, a pandas offset that is a whole number of slots.
     n_seasons : int
         Seasons of differences the intervals are estimated from.
+
+    Seasons are counted in UTC slots: across a daylight-saving change last
+    week's daily pattern arrives an hour early or late.  This is the
+    baseline of every backtest comparison;
+    :class:`LocalSeasonalNaive` counts them in local time.
     """
 
     name = "seasonal_naive"
+    #: Count seasons in local wall-clock time (whole-day seasons only).
+    local_time: ClassVar[bool] = False
 
     def __init__(self, *, season: str = "7D", n_seasons: int = 8):
         self.season = season
@@ -74,8 +82,15 @@ class SeasonalNaive(Forecaster):
         self.season_slots_ = m
         self.slots_per_day_ = spd
         self.last_season_ = _last_season(values, m, slot_of_day_codes(X, spd) if X is not None else None, spd)
+        local = self.local_time and X is not None and m % spd == 0
+        self.history_ = values if local else None
+        self.offsets_ = local_offsets(X, step, spd) if local else None
 
-        diff = values[m:] - values[:-m] if n > m else np.empty(0)
+        if local and n > m:
+            src = local_lag_sources(np.arange(m, n), self.offsets_[m:], m, self.offsets_)
+            diff = values[m:] - np.where(src >= 0, values[np.maximum(src, 0)], np.nan)
+        else:
+            diff = values[m:] - values[:-m] if n > m else np.empty(0)
         keep = min(len(diff), int(self.n_seasons) * m)
         diff = diff[len(diff) - keep:]
         slots = slot_of_day_codes(X.iloc[n - keep:], spd) if X is not None else _utc_slots(y.index[n - keep:], spd)
@@ -87,10 +102,46 @@ class SeasonalNaive(Forecaster):
         h = horizon_steps(X_future.index, self.end_, self.step_)
         m = self.season_slots_
         point = self.last_season_[(h - 1) % m]
+        if self.history_ is not None:
+            point = self._local_point(h, X_future, point)
         scale = np.sqrt(np.ceil(h / m))
         slots = slot_of_day_codes(X_future, self.slots_per_day_)
         quantiles = {q: point + scale * self.diff_quantiles_[slots, j] for j, q in enumerate(QUANTILES)}
         return finalize_forecast(X_future.index, point, quantiles)
+
+    def _local_point(self, h: np.ndarray, X_future: pd.DataFrame, fallback: np.ndarray) -> np.ndarray:
+        """The latest value at the same local time whole seasons back; ``fallback`` where none."""
+        m, values = self.season_slots_, self.history_
+        n = len(values)
+        positions = n - 1 + h
+        offsets = local_offsets(X_future, self.step_, self.slots_per_day_)
+        point = np.full(len(h), np.nan)
+        k = np.ceil(h / m).astype(np.int64)
+        for _ in range(-(-n // m) + 1):
+            todo = ~np.isfinite(point)
+            if not todo.any():
+                break
+            src = local_lag_sources(positions[todo], offsets[todo], k[todo] * m, self.offsets_)
+            point[todo] = np.where(src >= 0, values[np.maximum(src, 0)], np.nan)
+            k[todo] += 1
+        return np.where(np.isfinite(point), point, fallback)
+
+
+class LocalSeasonalNaive(SeasonalNaive):
+    """Seasonal naive in local wall-clock time.
+
+    The point forecast of a slot is the value at the same local weekday and
+    time (for the default ``7D`` season) in the latest observed season, so
+    after a daylight-saving change last week's daily pattern is not shifted
+    by an hour, as :class:`SeasonalNaive`'s UTC seasons are.  Local time
+    comes from the ``cal_slot_of_day`` column; without it, or with a season
+    that is not whole days, this is :class:`SeasonalNaive`.  Intervals are
+    the same empirical quantiles, of the seasonal differences in local
+    time.
+    """
+
+    name = "seasonal_naive_local"
+    local_time = True
 
 
 def season_slots(season, step: pd.Timedelta) -> int:

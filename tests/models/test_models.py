@@ -74,7 +74,7 @@ def _check_contract(frame: pd.DataFrame, index: pd.DatetimeIndex) -> None:
 
 
 def test_registry_lists_models():
-    assert available_models() == sorted(MODELS) == ["combination", "gbm", "mstl", "sarimax", "seasonal_median", "seasonal_naive"]
+    assert available_models() == sorted(MODELS) == ["combination", "gbm", "gbm_direct", "mstl", "sarimax", "seasonal_median", "seasonal_naive", "seasonal_naive_local"]
     for name, cls in MODELS.items():
         assert issubclass(cls, Forecaster) and cls.name == name
 
@@ -235,3 +235,110 @@ def test_sarimax_keeps_fit_warnings(hourly):
 def test_mstl_point_is_median(forecasts):
     forecast = forecasts["mstl"]
     np.testing.assert_array_equal(forecast["yhat"].to_numpy(), forecast["q50"].to_numpy())
+
+
+# --------------------------------------------------------------------------- local time and the direct gbm
+
+
+def _local_weekly_region(start: str, weeks: int, tz: str = "America/New_York", seed: int = 5) -> RegionData:
+    """Orders that repeat exactly every week in local wall-clock time (closed 2-5 a.m.)."""
+    index = pd.date_range(pd.Timestamp(start, tz=tz).tz_convert("UTC"), periods=weeks * WEEK_H, freq="h")
+    wall = index.tz_convert(tz)
+    rng = np.random.default_rng(seed)
+    pattern = rng.poisson(20, size=(7, 24)).astype(float)
+    pattern[:, 2:5] = 0.0
+    values = pattern[wall.day_of_week, wall.hour]
+    orders = pd.Series(values, index=index, name="orders")
+    orders.index.freq = "h"
+    empty = pd.DataFrame(columns=["start", "end"])
+    return RegionData("r", "R", tz, "h", orders, pd.DataFrame(index=index), empty, empty, pd.DataFrame(columns=["date", "name"]))
+
+
+def test_local_lag_sources_follow_wall_clock_across_dst():
+    from forecasting.models.base import local_lag_sources, local_offsets
+
+    data = _local_weekly_region("2024-10-14", 6)  # the clocks go back on 2024-11-03
+    X = build_features(data, data.orders.index)
+    offsets = local_offsets(X, pd.Timedelta("1h"), 24)
+    assert set(np.unique(offsets)) == {-5, -4}
+    positions = np.arange(len(X))
+    src = local_lag_sources(positions, offsets, WEEK_H, offsets)
+    wall = data.orders.index.tz_convert(data.timezone).tz_localize(None)
+    ok = src >= 0
+    assert ok.sum() == len(X) - WEEK_H
+    assert ((wall[positions[ok]] - wall[src[ok]]) == pd.Timedelta("7D")).all()
+    # Without a local calendar: plain UTC lags.
+    assert (local_offsets(X.drop(columns="cal_slot_of_day"), pd.Timedelta("1h"), 24) == 0).all()
+
+
+def test_seasonal_naive_local_repeats_local_week_across_dst():
+    data = _local_weekly_region("2024-10-07", 6)
+    y, X, X_future, truth = _split(data, 2 * WEEK_H)  # the forecast spans the change of 2024-11-03
+    local = make_model("seasonal_naive_local").fit(y, X, len(X_future)).predict(X_future)
+    np.testing.assert_array_equal(local["yhat"].to_numpy(), truth.to_numpy())
+    utc = make_model("seasonal_naive").fit(y, X, len(X_future)).predict(X_future)
+    assert np.abs(utc["yhat"] - truth).mean() > 1.0  # shifted by an hour after the change
+
+
+def test_seasonal_naive_local_is_utc_without_dst(hourly):
+    y, X, X_future, _ = hourly  # Europe/Berlin in January and February: no change
+    a = make_model("seasonal_naive_local").fit(y, X, len(X_future)).predict(X_future)
+    b = make_model("seasonal_naive").fit(y, X, len(X_future)).predict(X_future)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_gbm_direct_uses_only_history_lags_in_local_time():
+    data = _local_weekly_region("2024-09-30", 8)
+    y, X, X_future, truth = _split(data, 4 * WEEK_H)
+    model = make_model("gbm_direct", {"max_iter": 30}).fit(y, X, len(X_future))
+    assert model.horizon_weeks_ == 4
+    forecast = model.predict(X_future)
+    _check_contract(forecast, X_future.index)
+    # A perfectly weekly local pattern, across the DST change: the freshest lag is the answer.
+    assert np.abs(forecast["yhat"] - truth).mean() < 0.1 * truth.mean()
+    # No lag reaches into the forecast window: changing it changes nothing.
+    h = np.arange(1, len(X_future) + 1)
+    k = np.ceil(h / WEEK_H).astype(int)
+    from forecasting.models.base import local_lag_sources, local_offsets
+
+    src = local_lag_sources(len(y) - 1 + h, local_offsets(X_future, pd.Timedelta("1h"), 24), k * WEEK_H, model.offsets_)
+    assert (src >= 0).all() and (src < len(y)).all()
+    assert (len(y) - 1 + h - src >= (k - 1) * WEEK_H).all()
+
+
+def test_gbm_direct_ignores_data_after_the_cutoff():
+    data = _region(6)
+    y, X, X_future, _ = _split(data, 2 * WEEK_H)
+    first = make_model("gbm_direct", {"max_iter": 20}).fit(y, X, len(X_future)).predict(X_future)
+    # Same history, wildly different future orders: the same forecast.
+    other = data.orders.copy()
+    other.iloc[-2 * WEEK_H:] = 1000.0
+    other.index.freq = data.freq
+    y2, X2, X_future2, _ = _split(RegionData(data.region, data.name, data.timezone, data.freq, other, data.exogenous, data.events,
+                                             data.promotions, data.holidays), 2 * WEEK_H)
+    second = make_model("gbm_direct", {"max_iter": 20}).fit(y2, X2, len(X_future2)).predict(X_future2)
+    pd.testing.assert_frame_equal(first, second)
+
+
+def test_gbm_direct_short_history_fails_cleanly():
+    y, X, X_future, _ = _split(_region(1.5), WEEK_H // 2)
+    y = y.iloc[-WEEK_H:]
+    y.index.freq = "h"
+    with pytest.raises(ValueError, match="more than one week"):
+        make_model("gbm_direct").fit(y, X.iloc[-WEEK_H:], len(X_future))
+
+
+def test_gbm_direct_intermittent_series():
+    data = _region(5, seed=4)
+    values = data.orders.to_numpy().copy()
+    wall = data.orders.index.tz_convert(data.timezone)
+    values[(wall.hour < 10) | (wall.day_of_week == 1)] = 0.0  # closed at night and on Tuesdays
+    orders = pd.Series(values, index=data.orders.index)
+    orders.index.freq = data.freq
+    data = RegionData(data.region, data.name, data.timezone, data.freq, orders, data.exogenous, data.events, data.promotions, data.holidays)
+    y, X, X_future, truth = _split(data, 3 * WEEK_H)
+    forecast = make_model("gbm_direct", {"max_iter": 50}).fit(y, X, len(X_future)).predict(X_future)
+    _check_contract(forecast, X_future.index)
+    closed = np.asarray(X_future.index.tz_convert(data.timezone).hour) < 10
+    yhat = forecast["yhat"].to_numpy()
+    assert yhat[closed].mean() < 0.1 * yhat[~closed].mean()
