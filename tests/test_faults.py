@@ -61,9 +61,15 @@ class LeakOnMarker(SeasonalNaive):
         return super().fit(y, X, horizon)
 
 
-# Registered on import: in the test process here, on workers by the plugin below
-# (unpickling it imports this module; sys.path travels to spawned workers).
-MODELS.setdefault(LeakOnMarker.name, LeakOnMarker)
+@pytest.fixture
+def leak_model():
+    """The test-only family, known to this process for one test only (other
+    tests list the registry); workers learn it from the plugin below."""
+    MODELS.setdefault(LeakOnMarker.name, LeakOnMarker)
+    try:
+        yield LeakOnMarker.name
+    finally:
+        MODELS.pop(LeakOnMarker.name, None)
 
 
 class RegisterTestModels(WorkerPlugin):
@@ -90,7 +96,7 @@ def leaky_cache(tmp_path_factory, synthetic_cache):
 
 
 @pytest.mark.slow
-def test_a_region_leaking_memory_fails_alone_with_a_clear_reason(leaky_cache, tmp_path):
+def test_a_region_leaking_memory_fails_alone_with_a_clear_reason(leaky_cache, tmp_path, leak_model):
     settings = {
         "distributed.scheduler.allowed-failures": 1,  # the region may kill two workers, then it is failed
         "distributed.worker.memory.terminate": 0.95,
