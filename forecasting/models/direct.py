@@ -9,7 +9,8 @@ import pandas as pd
 
 from forecasting.errors import ConfigError
 from forecasting.features import calendar_columns, regressor_columns
-from forecasting.models.base import QUANTILES, Forecaster, finalize_forecast, local_lag_sources, local_offsets, slots_per_day
+from forecasting.models.base import Forecaster, local_lag_sources, local_offsets, slots_per_day
+from forecasting.models.gbm import fit_boosted, predict_boosted
 from forecasting.models.naive import horizon_steps
 
 
@@ -115,8 +116,6 @@ class GBMDirectForecaster(Forecaster):
             With a week of history or less, or no observed slot with an
             observed lag.
         """
-        from sklearn.ensemble import HistGradientBoostingRegressor
-
         if int(self.lag_weeks) < 1:
             raise ConfigError(f"gbm_direct: lag_weeks must be at least 1, got {self.lag_weeks!r}")
         spd = slots_per_day(y.index)
@@ -161,18 +160,7 @@ class GBMDirectForecaster(Forecaster):
         self.used_features_ = np.isfinite(design).any(axis=0)
         design = design[:, self.used_features_]
 
-        common = {
-            "max_iter": int(self.max_iter),
-            "learning_rate": float(self.learning_rate),
-            "max_depth": self.max_depth,
-            "max_leaf_nodes": self.max_leaf_nodes,
-            "min_samples_leaf": int(self.min_samples_leaf),
-            "random_state": self.random_state,
-        }
-        self.point_model_ = HistGradientBoostingRegressor(loss="poisson", **common).fit(design, target)
-        self.quantile_models_ = {
-            q: HistGradientBoostingRegressor(loss="quantile", quantile=q, **common).fit(design, target) for q in QUANTILES
-        }
+        fit_boosted(self, design, target)
         return self
 
     def predict(self, X_future: pd.DataFrame) -> pd.DataFrame:
@@ -183,9 +171,7 @@ class GBMDirectForecaster(Forecaster):
         exog = X_future.reindex(columns=self.exog_columns_).to_numpy(dtype=float)
         k = np.ceil(h / self.week_).astype(np.int64)
         design = self._design(exog, positions, offsets, k)[:, self.used_features_]
-        point = self.point_model_.predict(design)
-        quantiles = {q: m.predict(design) for q, m in self.quantile_models_.items()}
-        return finalize_forecast(X_future.index, point, quantiles)
+        return predict_boosted(self, X_future.index, design)
 
     def _design(self, exog: np.ndarray, positions: np.ndarray, offsets: np.ndarray, k: np.ndarray) -> np.ndarray:
         """Rows for slots at ``positions`` (0 = first slot of the history) in horizon weeks ``k``."""

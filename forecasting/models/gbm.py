@@ -90,8 +90,6 @@ class GBMForecaster(Forecaster):
         ValueError
             If no slot of ``y`` is observed.
         """
-        from sklearn.ensemble import HistGradientBoostingRegressor
-
         week = 7 * slots_per_day(y.index)
         first = max(1, math.ceil(int(horizon) / week))
         self.lags_ = [w * week for w in range(first, first + int(self.lag_weeks))]
@@ -113,18 +111,7 @@ class GBMForecaster(Forecaster):
         self.used_features_ = np.isfinite(design).any(axis=0)
         design = design[:, self.used_features_]
 
-        common = {
-            "max_iter": int(self.max_iter),
-            "learning_rate": float(self.learning_rate),
-            "max_depth": self.max_depth,
-            "max_leaf_nodes": self.max_leaf_nodes,
-            "min_samples_leaf": int(self.min_samples_leaf),
-            "random_state": self.random_state,
-        }
-        self.point_model_ = HistGradientBoostingRegressor(loss="poisson", **common).fit(design, target)
-        self.quantile_models_ = {
-            q: HistGradientBoostingRegressor(loss="quantile", quantile=q, **common).fit(design, target) for q in QUANTILES
-        }
+        fit_boosted(self, design, target)
         return self
 
     def predict(self, X_future: pd.DataFrame) -> pd.DataFrame:
@@ -135,9 +122,7 @@ class GBMForecaster(Forecaster):
         """
         h = horizon_steps(X_future.index, self.end_, self.step_)
         design = self._design(X_future, len(self.history_) - 1 + h)[:, self.used_features_]
-        point = self.point_model_.predict(design)
-        quantiles = {q: m.predict(design) for q, m in self.quantile_models_.items()}
-        return finalize_forecast(X_future.index, point, quantiles)
+        return predict_boosted(self, X_future.index, design)
 
     def _design(self, X: pd.DataFrame, positions: np.ndarray) -> np.ndarray:
         """Design matrix for slots at ``positions`` (0 = first slot of the history)."""
@@ -152,3 +137,30 @@ class GBMForecaster(Forecaster):
             counts = np.isfinite(lags).sum(axis=1)
             lag_mean = np.where(counts > 0, np.nansum(lags, axis=1) / np.maximum(counts, 1), np.nan)
         return np.column_stack([exog, lags, lag_mean])
+
+
+def fit_boosted(model, design: np.ndarray, target: np.ndarray) -> None:
+    """Fit ``model.point_model_`` (Poisson) and ``model.quantile_models_``
+    (one per level of QUANTILES) on one design matrix, with the model's
+    boosting parameters."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    common = {
+        "max_iter": int(model.max_iter),
+        "learning_rate": float(model.learning_rate),
+        "max_depth": model.max_depth,
+        "max_leaf_nodes": model.max_leaf_nodes,
+        "min_samples_leaf": int(model.min_samples_leaf),
+        "random_state": model.random_state,
+    }
+    model.point_model_ = HistGradientBoostingRegressor(loss="poisson", **common).fit(design, target)
+    model.quantile_models_ = {
+        q: HistGradientBoostingRegressor(loss="quantile", quantile=q, **common).fit(design, target) for q in QUANTILES
+    }
+
+
+def predict_boosted(model, index: pd.DatetimeIndex, design: np.ndarray) -> pd.DataFrame:
+    """The forecast frame of models fitted by :func:`fit_boosted`."""
+    point = model.point_model_.predict(design)
+    quantiles = {q: m.predict(design) for q, m in model.quantile_models_.items()}
+    return finalize_forecast(index, point, quantiles)
