@@ -16,8 +16,6 @@ because venv-pack refuses editable installs.  It is kept under ``.bench/``
 from __future__ import annotations
 
 import contextlib
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -43,30 +41,15 @@ def unavailable() -> str | None:
     return None
 
 
-def _ignore(folder, names):
-    if Path(folder).name != "site-packages":
-        return []
-    return [n for n in names if n.split("-")[0].lower() in NOT_PACKED]
-
-
 def packed_environment(work: Path = WORK) -> tuple[Path, float]:
     """A venv-pack archive of a copy of this virtualenv with the package really installed; seconds it took."""
-    from deploy.packing import pack_environment
+    here = str(REPO / "tests" / "yarn")
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    from standin import pack_checkout
 
     t0 = time.perf_counter()
-    env = work / "venv"
-    if env.exists():
-        shutil.rmtree(env)
-    work.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(sys.prefix, env, symlinks=True, ignore=_ignore)
-    python = str(env / "bin" / "python")
-    subprocess.run([python, "-m", "pip", "uninstall", "-y", "-q", "forecasting"], check=True, cwd=work)
-    for leftover in env.glob("lib/python*/site-packages/__editable__*forecasting*"):
-        leftover.unlink()  # whatever the uninstall left of the editable install
-    subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", str(REPO)], check=True,
-                   cwd=work, stdout=subprocess.DEVNULL)
-    archive = work / "environment.tar.gz"
-    pack_environment(archive, prefix=env)
+    archive = pack_checkout(work, REPO, leave_out=NOT_PACKED)
     return archive, time.perf_counter() - t0
 
 

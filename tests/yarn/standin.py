@@ -1806,3 +1806,35 @@ class YarnStandIn:
                              % (f.name, len(data.encode()), data, f.name))
             out[cdir.name] = "\n".join(parts)
         return out
+
+
+def pack_checkout(work: Path, repo: Path, leave_out: tuple = ()) -> Path:
+    """A venv-pack archive of a copy of this virtualenv with ``repo`` installed for real.
+
+    venv-pack (rightly) refuses editable installs, so the running virtualenv
+    is copied to ``work/venv`` (without the site-packages distributions named
+    in ``leave_out``) and the package reinstalled there from the checkout.
+    Used by the YARN tests, the log fixtures and the YARN benchmark.
+    """
+    from deploy.packing import pack_environment
+
+    def ignore(folder, names):
+        if Path(folder).name != "site-packages":
+            return []
+        return [n for n in names if n.split("-")[0].lower() in leave_out]
+
+    work = Path(work)
+    env = work / "venv"
+    if env.exists():
+        shutil.rmtree(env)
+    work.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(sys.prefix, env, symlinks=True, ignore=ignore)
+    python = str(env / "bin" / "python")
+    subprocess.run([python, "-m", "pip", "uninstall", "-y", "-q", "forecasting"], check=True, cwd=work)
+    for leftover in env.glob("lib/python*/site-packages/__editable__*forecasting*"):
+        leftover.unlink()  # whatever the uninstall left of the editable install
+    subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", str(repo)], check=True,
+                   cwd=work, stdout=subprocess.DEVNULL)
+    archive = work / "environment.tar.gz"
+    pack_environment(archive, prefix=env)
+    return archive

@@ -9,10 +9,7 @@ the container entry points.  Only YARN itself is the stand-in.
 from __future__ import annotations
 
 import re
-import shutil
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,7 +18,6 @@ import pytest
 import yaml
 
 from deploy.clusters import open_executor
-from deploy.packing import pack_environment
 from deploy.yarn.config import YarnConfig
 from deploy.yarn.run import yarn_client
 from forecasting.cli import main
@@ -46,16 +42,9 @@ def packed_environment(tmp_path_factory):
     venv-pack (rightly) refuses editable installs, so the test virtualenv is
     copied and the package reinstalled into the copy from this checkout.
     """
-    root = tmp_path_factory.mktemp("environment")
-    env = root / "venv"
-    shutil.copytree(sys.prefix, env, symlinks=True)
-    python = str(env / "bin" / "python")
-    subprocess.run([python, "-m", "pip", "uninstall", "-y", "-q", "forecasting"], check=True)
-    subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", str(REPO)], check=True,
-                   cwd=root)
-    archive = root / "environment.tar.gz"
-    pack_environment(archive, prefix=env)
-    return archive
+    from standin import pack_checkout
+
+    return pack_checkout(tmp_path_factory.mktemp("environment"), REPO)
 
 
 @pytest.fixture(scope="module")
