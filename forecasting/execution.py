@@ -5,8 +5,9 @@ Two implementations share one small interface, ``run(fn, tasks)``:
 * :class:`SerialExecutor` calls the function in this process, in order, with
   no Dask at all (``FORECASTING_SERIAL=1``): step into a job with pdb.
 * :class:`DaskExecutor` submits one future per task to a
-  ``distributed.Client`` under the task's deterministic key and yields
-  outcomes with ``as_completed``.
+  ``distributed.Client`` (one ``Client.map`` call, each future under its
+  task's deterministic key) and yields outcomes with ``as_completed``,
+  fetching finished results a batch at a time.
 
 Both give every exception the same treatment: a transient error raised by
 the job is retried ``retries`` times; what still fails (after the retries,
@@ -120,41 +121,66 @@ class DaskExecutor:
 
         tasks = list(tasks)
         by_key = {t.key: t for t in tasks}
-        futures = [self.client.submit(fn, t, key=t.key, retries=self.retries) for t in tasks]
+        # One map call is one graph update for all tasks (a submit per task is
+        # one scheduler message each); the keys are the tasks' own.
+        futures = self.client.map(fn, tasks, key=[t.key for t in tasks], retries=self.retries)
         try:
-            for future in as_completed(futures):
-                task = by_key[future.key]
-                if future.status == "finished":
-                    yield future.result()
-                elif future.cancelled():
-                    if self.client.status != "running":
-                        # The scheduler died (or its host): every unfinished task
-                        # is lost with it.  Stop the run instead of failing each
-                        # region; the driver marks it failed, --resume completes it.
-                        raise ClusterError(
-                            f"lost the Dask scheduler {self._scheduler_address()} with "
-                            f"{sum(not f.done() or f.cancelled() for f in futures)} regions unfinished"
-                        )
-                    # Cancelled while the client is connected: not the region's fault.
-                    exc = CancelledError(f"task {future.key} was cancelled (scheduler restarted or connection lost)")
-                    yield RegionFailure.from_exception(task, exc, tb="", retryable=True)
-                else:
-                    # What reaches here got past the job's own handling: a worker
-                    # died under it, or I/O kept failing through the retries.
-                    exc = future.exception()
-                    tb = future.traceback()
-                    text = "".join(traceback.format_exception(type(exc), exc, tb))
-                    failure = RegionFailure.from_exception(task, exc, tb=text, retryable=True)
-                    if type(exc).__name__ == "KilledWorker":
-                        failure = replace(failure, message=self._killed_worker_message(exc))
-                    yield failure
-                future.release()
+            # Results are fetched a batch of finished futures at a time: one
+            # gather per batch, not a blocking round trip per task, which was
+            # most of the engine's per-task overhead (bench/overheads.py).
+            for batch in as_completed(futures).batches():
+                finished = [f for f in batch if f.status == "finished"]
+                results = self._gather(finished)
+                for future in batch:
+                    if future.key in results:
+                        yield results[future.key]
+                    else:
+                        yield self._outcome(future, by_key[future.key], futures)
+                    future.release()
         finally:
             # On an early exit (Ctrl-C, a store error) nothing should keep
             # computing on the cluster on our behalf.
             pending = [f for f in futures if not f.done()]
             if pending and self.client.status == "running":
                 self.client.cancel(pending)
+
+    def _gather(self, finished: list) -> dict:
+        """Results of finished futures by key, in one round trip; {} if that fails (then each is asked alone)."""
+        if not finished:
+            return {}
+        try:
+            return dict(zip([f.key for f in finished], self.client.gather(finished)))
+        except Exception:  # noqa: BLE001 - e.g. a result lost with its worker: _outcome sorts each out
+            return {}
+
+    def _outcome(self, future, task, futures: list):
+        """The outcome of a future whose result was not gathered with its batch."""
+        if future.status == "finished":
+            try:
+                return future.result()
+            except Exception:  # noqa: BLE001 - recomputed after a lost worker and then failed: handled below
+                pass
+        if future.cancelled():
+            if self.client.status != "running":
+                # The scheduler died (or its host): every unfinished task
+                # is lost with it.  Stop the run instead of failing each
+                # region; the driver marks it failed, --resume completes it.
+                raise ClusterError(
+                    f"lost the Dask scheduler {self._scheduler_address()} with "
+                    f"{sum(not f.done() or f.cancelled() for f in futures)} regions unfinished"
+                )
+            # Cancelled while the client is connected: not the region's fault.
+            exc = CancelledError(f"task {future.key} was cancelled (scheduler restarted or connection lost)")
+            return RegionFailure.from_exception(task, exc, tb="", retryable=True)
+        # What reaches here got past the job's own handling: a worker died
+        # under it, or I/O kept failing through the retries.
+        exc = future.exception()
+        tb = future.traceback()
+        text = "".join(traceback.format_exception(type(exc), exc, tb))
+        failure = RegionFailure.from_exception(task, exc, tb=text, retryable=True)
+        if type(exc).__name__ == "KilledWorker":
+            failure = replace(failure, message=self._killed_worker_message(exc))
+        return failure
 
     def _scheduler_address(self) -> str:
         try:
