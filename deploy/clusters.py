@@ -25,23 +25,13 @@ import logging
 import os
 from typing import Iterator
 
+from deploy.dask_settings import CLUSTER_DASK_CONFIG
 from forecasting.errors import ClusterError, UsageError
 from forecasting.execution import DaskExecutor, SerialExecutor
 
 log = logging.getLogger(__name__)
 
 TARGETS = ("serial", "local", "tcp://host:port", "yarn")
-
-#: Dask settings for the workers of clusters we start.  Jobs are long and
-#: CPU-bound: the statistical profiler's default 10 ms sampling takes the GIL
-#: from the running task often enough to cost about 5 % of a worker's time
-#: (measured: mean region time 5.06 s -> 4.81 s, see BENCHMARKS.md); 100 ms
-#: still gives a useful profile on the dashboard.
-WORKER_DASK_CONFIG = {
-    "distributed.worker.profile.interval": "100ms",
-    "distributed.worker.profile.cycle": "10s",
-}
-
 
 def default_workers() -> int:
     """One worker per core this process may use."""
@@ -132,7 +122,7 @@ def _local_client(n_workers: int, log_dir: str | None = None):
     from deploy.yarn.container import ContainerLogging
 
     try:
-        with dask.config.set(WORKER_DASK_CONFIG):
+        with dask.config.set(CLUSTER_DASK_CONFIG):
             cluster = LocalCluster(
                 n_workers=n_workers,
                 threads_per_worker=1,

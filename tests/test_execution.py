@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from dask.utils import parse_timedelta
 
-from deploy.clusters import WORKER_DASK_CONFIG, open_executor
+from deploy.clusters import open_executor
+from deploy.dask_settings import CLUSTER_DASK_CONFIG
 from forecasting.execution import serial_requested
 from forecasting.jobs import RegionFailure
 
@@ -61,14 +63,21 @@ def test_local_workers_are_single_threaded_processes():
         assert sorted(client.nthreads().values()) == [1, 1]
         pids = client.run(os.getpid)
         assert len(set(pids.values())) == 2 and os.getpid() not in pids.values()
-        intervals = client.run(_profile_interval)
-        assert set(intervals.values()) == {WORKER_DASK_CONFIG["distributed.worker.profile.interval"]}
+        # The workers run under the project's Dask settings (deploy.dask_settings).
+        settings = client.run(_dask_settings, list(CLUSTER_DASK_CONFIG))
+        assert all(got == CLUSTER_DASK_CONFIG for got in settings.values())
+        tick_ms = client.run_on_scheduler(_tick_ms)
+        assert tick_ms == 1000 * parse_timedelta(CLUSTER_DASK_CONFIG["distributed.admin.tick.interval"])
 
 
-def _profile_interval():
+def _tick_ms(dask_scheduler):
+    return dask_scheduler.periodic_callbacks["tick"].callback_time
+
+
+def _dask_settings(keys):
     import dask
 
-    return dask.config.get("distributed.worker.profile.interval")
+    return {key: dask.config.get(key) for key in keys}
 
 
 def test_serial_switch(monkeypatch):

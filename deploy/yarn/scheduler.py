@@ -11,6 +11,9 @@ import argparse
 import asyncio
 import logging
 
+import dask
+
+from deploy.dask_settings import CLUSTER_DASK_CONFIG
 from deploy.yarn.container import bind_host, configure_logging, protocol, security, tls_arguments
 from deploy.yarn.spec import KV_DASHBOARD, KV_SCHEDULER
 
@@ -40,6 +43,7 @@ def main(argv=None) -> None:
     tls_arguments(parser)
     args = parser.parse_args(argv)
     configure_logging()
+    dask.config.set(CLUSTER_DASK_CONFIG)
     asyncio.run(serve(args))
 
 

@@ -14,6 +14,9 @@ import asyncio
 import logging
 import os
 
+import dask
+
+from deploy.dask_settings import CLUSTER_DASK_CONFIG
 from deploy.yarn.container import ContainerLogging, bind_host, configure_logging, security, tls_arguments
 from deploy.yarn.spec import KV_SCHEDULER
 
@@ -44,6 +47,7 @@ def main(argv=None) -> None:
     tls_arguments(parser)
     args = parser.parse_args(argv)
     configure_logging()
+    dask.config.set(CLUSTER_DASK_CONFIG)
     import skein
 
     app = skein.ApplicationClient.from_current()

@@ -13,11 +13,13 @@ import sqlite3
 import time
 from pathlib import Path
 
+import dask
 import pandas as pd
 import pytest
 import yaml
 
 from deploy.clusters import open_executor
+from deploy.dask_settings import CLUSTER_DASK_CONFIG
 from deploy.yarn.config import YarnConfig
 from deploy.yarn.run import yarn_client
 from forecasting.cli import main
@@ -140,6 +142,11 @@ def test_scale_up_and_down(yarn_standin, packed_environment, cache, tmp_path):
     yarn = YarnConfig.from_dict(_yarn_section(yarn_standin, packed_environment, tmp_path, workers=1))
     with yarn_client(yarn, str(cache)) as (client, cluster):
         client.wait_for_workers(1, timeout=120)
+        # The containers run under the same Dask settings as local clusters.
+        # (dask.config.get travels by reference: the containers do not have this test module.)
+        for key, value in CLUSTER_DASK_CONFIG.items():
+            assert set(client.run(dask.config.get, key).values()) == {value}
+            assert client.run_on_scheduler(dask.config.get, key) == value
         cluster.scale(3)
         client.wait_for_workers(3, timeout=120)
         assert len(cluster.requested) == 3
