@@ -11,7 +11,7 @@ from forecasting.backtest import BacktestConfig
 from forecasting.backtest_run import run_backtest
 from forecasting.data.synthetic import SyntheticSpec, build_synthetic_cache
 
-from bench.measure import Stopwatch, add_speedups, make_row, run_record, verdict
+from bench.measure import Stopwatch, add_speedups, make_row, rotated, run_record, verdict, wait_until_idle
 from bench.nightly import warm
 from bench.report import (BENCHMARKS, RESULTS, machine, markdown_table, plot_speedups, print_targets, replace_section,
                           targets_text, write_json)
@@ -44,8 +44,9 @@ def main(regions: int = 20, days: int = 180, cutoffs: int = 12, repeat: int = 1,
         tmp = Path(tmp)
         cache = tmp / "cache.sqlite"
         build_synthetic_cache(SyntheticSpec(regions=regions, days=days, seed=0), cache)
-        for i in range(repeat):  # interleaved, so that a slow spell of the machine hits both
-            for mode, n in (("serial", 1), ("local", workers)):
+        for i in range(repeat):  # interleaved, so that a slow spell of the machine hits both; turns going first
+            for mode, n in rotated((("serial", 1), ("local", workers)), i):
+                wait_until_idle()
                 r = run_once(cache, tmp / f"{mode}{i}", mode, n, config)
                 runs[mode].append(r)
                 print(f"  backtest {mode} (repeat {i + 1}/{repeat}): start-up {r['startup_s'] or 0:.2f}s, run {r['wall_s']:.2f}s, "
@@ -78,7 +79,8 @@ def _write(r: dict, benchmarks: Path = BENCHMARKS, results: Path = RESULTS) -> N
 
 Command: `python -m bench backtest --regions {r['regions']} --days {r['days']} --cutoffs {r['cutoffs']} --repeats {r['repeat']}`
 ({r['tasks']} tasks: {r['regions']} regions x {len(r['models'])} models ({', '.join(r['models'])}) x {r['cutoffs']} cutoffs,
-horizon 28D, {r['days']} days of hourly history; median of {r['repeat']} run(s), serial and cluster interleaved).
+horizon 28D, {r['days']} days of hourly history; median of {r['repeat']} run(s), serial and cluster interleaved, taking turns going first,
+each started on a quiet machine).
 
 Machine: {r['machine']}
 

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.measure import Stopwatch, add_speedups, make_row, run_record, timed, verdict
+from bench.measure import Stopwatch, add_speedups, make_row, rotated, run_record, timed, verdict, wait_until_idle
 
 log = logging.getLogger(__name__)
 
@@ -294,7 +294,11 @@ RUNNERS = {"serial": _serial, "processpool": _processpool, "joblib": _joblib, "d
 
 def main(repeats: int = 3, n_params: int = 60, n_splits: int = 3, workers: int = 2,
          peers: tuple[str, ...] = PEERS) -> dict:
-    """Run every peer ``repeats`` times (interleaved), return the result with its rows and targets."""
+    """Run every peer ``repeats`` times, return the result with its rows and targets.
+
+    Repeats are interleaved (a slow spell of the machine hits every tool), the
+    tools take turns going first, and each run starts on a quiet machine.
+    """
     unknown = set(peers) - set(PEERS)
     if unknown:
         raise ValueError(f"unknown peers {sorted(unknown)}; choose from {', '.join(PEERS)}")
@@ -304,9 +308,10 @@ def main(repeats: int = 3, n_params: int = 60, n_splits: int = 3, workers: int =
     status = {p: ("ok", "") for p in peers}
     expected = None
     for rep in range(repeats):
-        for peer in peers:
+        for peer in rotated(peers, rep):
             if status[peer][0] != "ok":
                 continue
+            wait_until_idle()
             try:
                 startup, sw, scores = RUNNERS[peer](params, splits, tasks, 1 if peer == "serial" else workers)
             except PeerUnavailable as exc:
@@ -377,7 +382,8 @@ def write(r: dict, command: str, benchmarks=None, results=None) -> None:
 Command: `{command}`
 ({r['tasks']} tasks: scikit-learn `SVC` on `load_digits`, {r['n_params']} parameter sets (`ParameterSampler` over
 log-spaced `C`, `gamma`, `tol`) x {r['n_splits']} stratified splits; {r['workers']} worker processes with one thread
-and one BLAS/OpenMP thread each for every tool; median of {r['repeats']} run(s), tools interleaved).
+and one BLAS/OpenMP thread each for every tool; median of {r['repeats']} run(s), tools interleaved, taking turns
+going first, each started on a quiet machine).
 
 Machine: {r['machine']}
 

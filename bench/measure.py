@@ -148,3 +148,29 @@ def _round(x, nd=3):
 def verdict(ok: bool, shortfall: str) -> str:
     """``PASS`` or ``MISSED (by ...)``, as printed and written."""
     return "PASS" if ok else f"MISSED (by {shortfall})"
+
+
+def rotated(items, turn: int) -> list:
+    """``items`` started at position ``turn``: interleaved repeats take turns going first.
+
+    Running tools in a fixed order puts each one behind the same neighbour in
+    every repeat (for instance the engine right after PySpark's JVM exits).
+    """
+    items = list(items)
+    k = turn % len(items) if items else 0
+    return items[k:] + items[:k]
+
+
+def wait_until_idle(threshold: float = 10.0, sample_s: float = 0.5, max_wait_s: float = 30.0) -> float:
+    """Wait until the machine's CPU use falls below ``threshold`` percent; return the seconds waited.
+
+    Between two measured runs, what the last one left behind (processes
+    still exiting, the kernel reclaiming their memory) must not be charged
+    to the next.  Gives up after ``max_wait_s``: a machine that never goes
+    quiet is measured as it is.
+    """
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < max_wait_s:
+        if psutil.cpu_percent(interval=sample_s) < threshold:
+            break
+    return time.perf_counter() - t0

@@ -25,7 +25,7 @@ from forecasting.config import load_config
 from forecasting.data.synthetic import SyntheticSpec, build_synthetic_cache
 from forecasting.driver import run_nightly
 
-from bench.measure import Stopwatch, add_speedups, make_row, run_record, verdict
+from bench.measure import Stopwatch, add_speedups, make_row, rotated, run_record, verdict, wait_until_idle
 from bench.report import (BENCHMARKS, RESULTS, machine, markdown_table, plot_speedups, print_targets, replace_section,
                           targets_text, write_json)
 
@@ -123,9 +123,10 @@ def main(regions: int = 50, days: int = 365, repeat: int = 1, workers: int = 2, 
                 status["yarn"] = ("skipped", reason)
                 print(f"  yarn: skipped: {reason}", flush=True)
         for rep in range(repeat):
-            for mode in modes:
+            for mode in rotated(modes, rep):
                 if status[mode][0] != "ok":
                     continue
+                wait_until_idle()
                 try:
                     r = run_once(cache, tmp / f"{mode}{rep}", mode, workers, config, yarn_cfg)
                 except Exception as exc:  # noqa: BLE001 - one broken mode never sinks the others
@@ -181,7 +182,7 @@ def _write(r: dict, benchmarks: Path = BENCHMARKS, results: Path = RESULTS) -> N
     body = f"""## Nightly run: serial, local clusters, YARN
 
 Command: `python -m bench nightly --regions {r['regions']} --days {r['days']} --modes {modes} --repeats {r['repeat']}`
-(median of {r['repeat']} run(s) each, modes interleaved; {r['regions']} synthetic regions, {r['days']} days of hourly history,
+(median of {r['repeat']} run(s) each, modes interleaved, taking turns going first, each started on a quiet machine; {r['regions']} synthetic regions, {r['days']} days of hourly history,
 horizon {r['horizon']}, models {', '.join(r['models'])}).
 
 Machine: {r['machine']}

@@ -13,6 +13,12 @@ Everything goes through the engine's own submission path
   worker, what ``run_task``'s own wrapper costs per call (its BLAS thread
   limit and logging context), which is part of the first number; and the
   first number again with a bare function in place of ``run_task``.
+* **Idle cost.** CPU seconds that Dask's own machinery (event-loop checks,
+  heartbeats, the profiler, memory monitors) uses per 10 s on a started,
+  idle cluster: the driver process (scheduler, nannies, client) and each
+  worker process.  On a machine with one worker per core this is CPU taken
+  from the jobs; ``deploy/dask_settings.py`` explains the settings that
+  lower it.
 * **Time to first task.** From asking for a cluster to the first result of
   one near-empty task (cluster start plus the first task's round trip).
 * **Data: cache vs scheduler.** For a region of the nightly workload (a year
@@ -131,6 +137,34 @@ def per_task(n_tasks: int = 1000, workers: int = 2, repeats: int = 3, roundtrips
             "run_task_wrapper_ms": round(wrapper * 1e3, 3)}
 
 
+def _cpu_seconds(pid: int) -> float:
+    import psutil
+
+    t = psutil.Process(pid).cpu_times()
+    return t.user + t.system
+
+
+def idle_cpu(workers: int = 2, seconds: float = 10.0) -> dict:
+    """CPU seconds per 10 s of the driver and of each worker process on an idle, started cluster."""
+    import os
+
+    from deploy.clusters import open_executor
+    from forecasting.jobs import run_task
+
+    with open_executor("local", workers=workers) as executor:
+        client = executor.client
+        client.wait_for_workers(workers)
+        list(executor.run(run_task, [NoopTask(f"idle-warm-{i}") for i in range(2 * workers)]))
+        pids = [os.getpid(), *client.run(os.getpid).values()]
+        time.sleep(2)  # let start-up work settle
+        before = [_cpu_seconds(p) for p in pids]
+        time.sleep(seconds)
+        used = [(_cpu_seconds(p) - b) * 10 / seconds for p, b in zip(pids, before)]
+    return {"workers": workers, "seconds": seconds, "driver_cpu_s_per_10s": round(used[0], 3),
+            "worker_cpu_s_per_10s": round(statistics.median(used[1:]), 3),
+            "share_of_cores": round(sum(used) / (10 * len(os.sched_getaffinity(0))), 4)}
+
+
 def first_task(workers: int = 2, repeats: int = 3) -> dict:
     from deploy.clusters import open_executor
     from forecasting.jobs import run_task
@@ -195,7 +229,8 @@ def data_cost(regions: int = 3, days: int = 365, workers: int = 2, reads: int = 
 
 
 def main(n_tasks: int = 1000, workers: int = 2, repeats: int = 3, regions: int = 3, days: int = 365) -> dict:
-    result = {"per_task": per_task(n_tasks, workers, repeats), "first_task": first_task(workers, repeats),
+    result = {"per_task": per_task(n_tasks, workers, repeats), "idle": idle_cpu(workers),
+              "first_task": first_task(workers, repeats),
               "data": data_cost(regions, days, workers)}
     result["targets"] = targets(result)
     from bench.report import machine, print_targets
@@ -216,12 +251,20 @@ def targets(r: dict) -> list[dict]:
     ]
 
 
+def _idle_rows(i: dict | None) -> str:
+    if not i:
+        return ""
+    return (f"| idle cluster: CPU of the driver process (scheduler, nannies, client) per 10 s | {i['driver_cpu_s_per_10s']} s |\n"
+            f"| idle cluster: CPU of each worker process per 10 s | {i['worker_cpu_s_per_10s']} s |\n"
+            f"| idle cluster: share of all cores that Dask itself uses | {i['share_of_cores']:.1%} |\n")
+
+
 def write(r: dict, command: str, benchmarks=None, results=None) -> None:
     """The ``overheads`` section of BENCHMARKS.md and ``bench/results/overheads.json``."""
     from bench.report import BENCHMARKS, RESULTS, replace_section, targets_text, write_json
 
     benchmarks, results = benchmarks or BENCHMARKS, results or RESULTS
-    p, f, d = r["per_task"], r["first_task"], r["data"]
+    p, f, d, i = r["per_task"], r["first_task"], r["data"], r.get("idle")
     regions = "\n".join(
         f"| {x['region']} | {x['rows']} | {x['pickled_kib']} | {x['read_in_worker_ms']} | {x['first_read_in_worker_ms']} "
         f"| {x['task_reading_cache_ms']} | {x['task_given_dataframe_ms']} | {x['features_s']} | {x['fit_s']} | {x['read_over_fit']:.2%} |"
@@ -241,7 +284,7 @@ Machine: {r['machine']}
 | `run_task`'s own wrapper inside a worker (BLAS thread limit, log context) | {p['run_task_wrapper_ms']} ms |
 | one task alone, submit to result | {p['roundtrip_ms']} ms |
 | CPU utilisation while running the near-empty tasks | {p['cpu_util']:.0%} |
-| cluster start ({f['workers']} workers) | {f['cluster_start_s']} s |
+{_idle_rows(i)}| cluster start ({f['workers']} workers) | {f['cluster_start_s']} s |
 | time to first result (cluster start + first task) | {f['first_result_s']} s |
 
 Reading a region from the shipped SQLite cache vs passing its data through the scheduler

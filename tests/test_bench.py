@@ -121,6 +121,28 @@ def test_overheads_data_cost_and_section(tmp_path):
     md = tmp_path / "BENCHMARKS.md"
     overheads.write(r, "python -m bench overheads --quick", benchmarks=md, results=tmp_path)
     assert "<!-- overheads:start -->" in md.read_text() and "per-task overhead" in md.read_text()
+    assert "idle cluster: CPU of the driver process" in md.read_text()
+
+
+def test_idle_cluster_cpu_is_measured_per_process():
+    i = overheads.idle_cpu(workers=2, seconds=1.0)
+    assert i["driver_cpu_s_per_10s"] >= 0 and i["worker_cpu_s_per_10s"] >= 0
+    assert 0 <= i["share_of_cores"] < 1
+
+
+def test_repeats_take_turns_going_first():
+    from bench.measure import rotated
+
+    tools = ["serial", "pyspark", "engine"]
+    firsts = [rotated(tools, rep)[0] for rep in range(3)]
+    assert sorted(firsts) == sorted(tools)
+    assert all(sorted(rotated(tools, rep)) == sorted(tools) for rep in range(5))
+
+
+def test_waiting_for_a_quiet_machine_gives_up_in_time():
+    from bench.measure import wait_until_idle
+
+    assert wait_until_idle(threshold=-1, sample_s=0.1, max_wait_s=0.3) < 2  # never quiet: gives up
 
 
 @pytest.mark.slow
