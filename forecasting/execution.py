@@ -155,11 +155,14 @@ class DaskExecutor:
 
     def _outcome(self, future, task, futures: list):
         """The outcome of a future whose result was not gathered with its batch."""
-        if future.status == "finished":
+        fetch_error = None
+        if future.status != "error" and not future.cancelled():
+            # Finished (its batch's gather failed) or lost with its worker:
+            # result() waits for the scheduler to recompute it if need be.
             try:
                 return future.result()
-            except Exception:  # noqa: BLE001 - recomputed after a lost worker and then failed: handled below
-                pass
+            except Exception as exc:  # noqa: BLE001 - the recomputation failed, or the fetch did: see below
+                fetch_error = exc
         if future.cancelled():
             if self.client.status != "running":
                 # The scheduler died (or its host): every unfinished task
@@ -174,8 +177,10 @@ class DaskExecutor:
             return RegionFailure.from_exception(task, exc, tb="", retryable=True)
         # What reaches here got past the job's own handling: a worker died
         # under it, or I/O kept failing through the retries.
-        exc = future.exception()
-        tb = future.traceback()
+        if future.status == "error":
+            exc, tb = future.exception(), future.traceback()
+        else:  # its result could not be fetched
+            exc, tb = fetch_error, getattr(fetch_error, "__traceback__", None)
         text = "".join(traceback.format_exception(type(exc), exc, tb))
         failure = RegionFailure.from_exception(task, exc, tb=text, retryable=True)
         if type(exc).__name__ == "KilledWorker":
