@@ -39,7 +39,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.measure import Stopwatch, verdict
+from bench.measure import Stopwatch, cores, verdict
 
 SPECS = Path(__file__).resolve().parents[1] / "specs" / "nightly.yaml"
 
@@ -162,7 +162,7 @@ def idle_cpu(workers: int = 2, seconds: float = 10.0) -> dict:
         used = [(_cpu_seconds(p) - b) * 10 / seconds for p, b in zip(pids, before)]
     return {"workers": workers, "seconds": seconds, "driver_cpu_s_per_10s": round(used[0], 3),
             "worker_cpu_s_per_10s": round(statistics.median(used[1:]), 3),
-            "share_of_cores": round(sum(used) / (10 * len(os.sched_getaffinity(0))), 4)}
+            "share_of_cores": round(sum(used) / (10 * cores()), 4)}
 
 
 def first_task(workers: int = 2, repeats: int = 3) -> dict:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psutil
 
+from bench.measure import cores
 from forecasting.results import versions
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
@@ -16,13 +17,13 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 
 def machine(extra: tuple[str, ...] = ()) -> str:
     """Cores, memory, system and library versions (``extra``: more distributions, ``java`` for the JVM)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    n_cores = cores()
     mem = psutil.virtual_memory().total / 2**30
     v = versions()
     libs = ", ".join(f"{k} {v[k]}" for k in ("python", "dask", "distributed", "pandas", "numpy", "scikit-learn", "statsmodels"))
     for name in extra:
         libs += f", {name} {_version(name)}"
-    return f"{cores} cores ({platform.processor() or platform.machine()}), {mem:.0f} GiB RAM, {platform.system()}; {libs}"
+    return f"{n_cores} cores ({platform.processor() or platform.machine()}), {mem:.0f} GiB RAM, {platform.system()}; {libs}"
 
 
 def _version(name: str) -> str:
