@@ -108,6 +108,7 @@ def open_executor(
         with yarn_client(yarn.with_overrides(workers=workers), cache_path) as (client, cluster):
             executor = DaskExecutor(client, retries=retries)
             executor.worker_cache_path = cluster.worker_cache_path
+            executor.worker_death_reason = cluster.container_end
             yield executor
         return
     with _remote_client(target, connect_timeout) as client:

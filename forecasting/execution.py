@@ -108,6 +108,9 @@ class DaskExecutor:
         #: Where workers find the cache, when not at the driver's path
         #: (on YARN: the key it was shipped under, in each container).
         self.worker_cache_path: str | None = None
+        #: ``reason(worker_name) -> str | None``: why a dead worker died, from
+        #: whoever ran it (on YARN: the container's end as YARN reported it).
+        self.worker_death_reason: Callable[[str], str | None] | None = None
 
     @property
     def dashboard_link(self) -> str | None:
@@ -196,8 +199,17 @@ class DaskExecutor:
     def _killed_worker_message(self, exc) -> str:
         """Why a region ended as ``KilledWorker``, in words an on-call engineer can act on."""
         tries = getattr(exc, "allowed_failures", 0) + 1
-        worker = getattr(getattr(exc, "last_worker", None), "address", "?")
+        last = getattr(exc, "last_worker", None)
+        worker = getattr(last, "address", "?")
         message = f"the worker running this region died {tries} times (the region's job may exceed the worker's memory limit)"
+        reason = None
+        if self.worker_death_reason is not None and getattr(last, "name", None) is not None:
+            try:
+                reason = self.worker_death_reason(str(last.name))
+            except Exception:  # noqa: BLE001 - the reason is a bonus, never a new failure
+                log.debug("no reason for the death of %s", last.name, exc_info=True)
+        if reason:
+            return f"the worker running this region died {tries} times: {reason}; last worker {worker}, see its log"
         try:  # A nanny that killed its worker for memory says so in the scheduler's event log.
             events = [e for _, e in self.client.get_events("worker-restart-memory") if e.get("worker") == worker]
         except Exception:  # noqa: BLE001 - the reason is a bonus, never a new failure

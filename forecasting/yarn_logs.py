@@ -43,7 +43,12 @@ _FRAME_RE = re.compile(r'^\s+File "')
 #: (kind, pattern): a worker died or was killed, and why.
 DEATH_PATTERNS = (
     ("memory", re.compile(r"exceeded \d+% memory budget")),
-    ("memory", re.compile(r"running (?:beyond|over) (?:the )?(?:physical|virtual) memory limits?")),
+    # Hadoop 3: "is running 155MB beyond the 'PHYSICAL' memory limit"; Hadoop 2:
+    # "running beyond physical memory limits"; skein's application master
+    # keeps only "1.1 GB of 1 GB physical memory used".
+    ("memory", re.compile(r"running (?:[\d.]+ ?[KMGT]?B )?(?:beyond|over) (?:the )?'?(?:physical|virtual)'? memory limits?",
+                          re.IGNORECASE)),
+    ("memory", re.compile(r"[\d.]+ [KMGT]?B of [\d.]+ [KMGT]?B (?:physical|virtual) memory used")),
     ("preempted", re.compile(r"Container preempted|[Pp]reempted by")),
     ("killed", re.compile(r"Container killed on request\. Exit code is \d+")),
     ("killed", re.compile(r"\bKilledWorker\b|workers died while")),

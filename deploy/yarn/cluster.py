@@ -16,6 +16,7 @@ A failed start kills the application and raises a
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 from distributed.core import Status, rpc
@@ -27,6 +28,9 @@ from forecasting.errors import ClusterError
 log = logging.getLogger(__name__)
 
 ACTIVE = ("WAITING", "REQUESTED", "RUNNING")
+#: How skein's application master words YARN's memory kills (its gist of
+#: "Container ... is running beyond the 'PHYSICAL' memory limit").
+MEMORY_KILL_RE = re.compile(r"(?:physical|virtual) memory used|exceeding memory limits|beyond the '(?:PHYSICAL|VIRTUAL)' memory")
 FINAL_STATUSES = ("SUCCEEDED", "FAILED", "KILLED")
 
 
@@ -161,6 +165,31 @@ class YarnCluster(Cluster):
     def workers(self) -> dict:
         """Worker containers by id, with their state."""
         return {c.id: str(c.state) for c in self._containers(ACTIVE + ("SUCCEEDED", "FAILED", "KILLED"))}
+
+    def container_end(self, name: str, wait: float = 15.0) -> str | None:
+        """How YARN ended the container of worker ``name`` (workers are named
+        after their skein container), or None if it has not ended.
+
+        YARN's diagnostics reach the driver through skein's application
+        master, which keeps their gist (``1.1 GB of 1 GB physical memory
+        used`` for a memory kill).  A container the NodeManager just killed
+        may take a heartbeat or two to be reported: wait up to ``wait`` s.
+        """
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                ended = self._containers(("SUCCEEDED", "FAILED", "KILLED"))
+            except Exception:  # noqa: BLE001 - the application master is gone
+                return None
+            for c in ended:
+                if c.id == name:
+                    message = c.exit_message or "no diagnostics"
+                    if MEMORY_KILL_RE.search(message):
+                        return f"YARN killed its container {c.yarn_container_id} ({name}) for memory: {message}"
+                    return f"its container {c.yarn_container_id} ({name}) ended {c.state}: {message}"
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.5)
 
     def logs(self, scheduler: bool = True, workers: bool = True):
         """Recent log lines of the scheduler and workers, from Dask itself.

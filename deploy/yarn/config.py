@@ -34,8 +34,10 @@ _MAX_INT32 = 2**31 - 1
 _FILE_KEY = re.compile(r"^[A-Za-z0-9._-]+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: Fields that must be strings (YAML turns ``queue: 1`` or ``user: no`` into other types).
-_TEXT_FIELDS = ("name", "queue", "node_label", "user", "environment", "python", "principal", "keytab", "driver_address",
-                "driver_security")
+_TEXT_FIELDS = ("name", "queue", "node_label", "user", "environment", "environment_visibility", "python", "principal",
+                "keytab", "driver_address", "driver_security")
+#: YARN's LocalResourceVisibility values for the environment archive.
+VISIBILITIES = ("application", "public")
 
 
 def parse_memory(value: Any, what: str) -> int:
@@ -94,7 +96,15 @@ class YarnConfig:
     master_memory, master_vcores
         Resources of skein's application master.
     environment : str
-        Packed virtualenv (``forecasting pack-env``), shipped as an archive.
+        Packed virtualenv (``forecasting pack-env``), shipped as an archive:
+        a local path (skein uploads it for each application) or a URL
+        (``hdfs:///...``) the NodeManagers read it from.
+    environment_visibility : str
+        ``application`` (default): every application's containers unpack
+        their own copy.  ``public``: each NodeManager unpacks the archive
+        once and keeps it for every later application (YARN's public
+        cache); needs an ``hdfs://`` (or other cluster) URL whose file and
+        folders are world-readable, which YARN checks.
     python : str
         Interpreter inside the unpacked environment.
     files : tuple
@@ -127,6 +137,7 @@ class YarnConfig:
     master_memory: str = "512 MiB"
     master_vcores: int = 1
     environment: str = "environment.tar.gz"
+    environment_visibility: str = "application"
     python: str = "environment/bin/python"
     files: tuple = ()
     env: tuple = ()
@@ -174,6 +185,13 @@ class YarnConfig:
         parse_duration(self.deploy_timeout, f"{source}: deploy_timeout")
         if not self.name.strip():
             raise ConfigError(f"{source}: name must not be empty")
+        if self.environment_visibility not in VISIBILITIES:
+            raise ConfigError(f"{source}: environment_visibility must be one of {', '.join(VISIBILITIES)}, "
+                              f"got {self.environment_visibility!r}")
+        if self.environment_visibility == "public" and "://" not in self.environment:
+            raise ConfigError(f"{source}: environment_visibility: public needs the environment on the cluster's file "
+                              f"system (an hdfs:// URL), not the local file {self.environment}: a file skein uploads "
+                              "lands in the application's private folder, which YARN will not share")
         if bool(self.principal) != bool(self.keytab):
             raise ConfigError(f"{source}: give both principal and keytab for Kerberos, or neither")
         if self.principal and self.driver_address:

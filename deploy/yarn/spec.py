@@ -50,7 +50,8 @@ def build_spec(config: YarnConfig, cache_path: str, tls_files: tuple[str, str] |
     """
     env = dict(config.env)
     env.setdefault("PYTHONUNBUFFERED", "1")
-    common = {ENVIRONMENT_KEY: skein.File(source=_abs(config.environment), type="archive")}
+    common = {ENVIRONMENT_KEY: skein.File(source=_abs(config.environment), type="archive",
+                                          visibility=config.environment_visibility)}
     tls_args = ""
     if tls_files is not None:
         for key, path in zip(TLS_KEYS, tls_files):

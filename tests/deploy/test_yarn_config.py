@@ -58,6 +58,8 @@ def _one_line_error(capsys) -> str:
         ({"files": {"..": "/etc/hostname"}}, "files: '..' is reserved or not a plain name"),
         ({"env": {"A=B": "x"}}, "env: 'A=B' is not an environment variable name"),
         ({"name": "bad\x00name"}, "name contains a NUL character"),
+        ({"environment_visibility": "private"}, "environment_visibility must be one of application, public"),
+        ({"environment_visibility": "public"}, "environment_visibility: public needs the environment on the cluster's file system"),
     ],
 )
 def test_bad_yarn_sections_are_one_line_errors_before_anything_is_submitted(section, problem, archive, tmp_path, capsys):

@@ -55,6 +55,17 @@ def test_every_field_round_trips_through_skein_yaml(files):
     assert work.node_label == sched.node_label == "cpu"
 
 
+def test_an_environment_on_hdfs_can_go_to_yarns_public_cache(files):
+    url = "hdfs:///apps/forecasting/environment.tar.gz"
+    for visibility in ("application", "public"):
+        config = YarnConfig.from_dict({"environment": url, "environment_visibility": visibility}).validate()
+        spec = skein.ApplicationSpec.from_yaml(build_spec(config, str(files["cache.sqlite"])).to_yaml())
+        for service in spec.services.values():
+            env = service.files["environment"]
+            assert (env.source, env.type, env.visibility) == (url, "ARCHIVE", visibility.upper())
+            assert service.files.get(CACHE_KEY) is None or service.files[CACHE_KEY].visibility == "APPLICATION"
+
+
 def test_config_round_trips_through_yaml(files, tmp_path):
     config = _everything(files)
     path = tmp_path / "c.yaml"

@@ -1,60 +1,65 @@
-"""Fixtures for tests of the YARN path: a skein/YARN stand-in per test (see standin.py).
+"""Fixtures for tests of the YARN path: Hadoop's real mini cluster, once per test run.
 
-``yarn_standin`` starts a fake skein driver (and, per submitted application,
-a fake application master whose containers are local subprocesses) on
-127.0.0.1 and shuts everything down afterwards, killing every container
-process group, whether the test passed or not.  Starting one costs a few
-milliseconds; the TLS credentials are made once per session.
+``mini_cluster`` starts ``tests/yarn/minicluster/start`` (MiniDFSCluster
+and MiniYARNCluster, Hadoop 3.4.1) in a temporary folder for the whole
+session, points ``PATH``/``HADOOP_CONF_DIR``/``JAVA_HOME`` at it, so that
+skein starts its real Java driver through the cluster's ``yarn classpath``,
+and stops it (and every container) at the end, whatever happened.
 
-Options of :class:`standin.YarnStandIn` can be changed per test, module or
-class by overriding ``yarn_standin_options``, for instance::
-
-    @pytest.mark.parametrize("yarn_standin_options", [{"strict_scripts": True}])
-    def test_something(yarn_standin): ...
+Without Java or Maven the tests skip, unless ``FORECASTING_REQUIRE_YARN``
+is set (CI sets it): then they fail.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
-import skein
 
 _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:  # e.g. under --import-mode=importlib
     sys.path.insert(0, _HERE)
 
-from standin import YarnStandIn  # noqa: E402
+import hadoop  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def yarn_security() -> skein.Security:
-    """TLS credentials of the stand-in driver (and of its applications), one pair per session."""
-    return skein.Security.new_credentials()
-
-
-@pytest.fixture
-def yarn_standin_options() -> dict:
-    """Keyword arguments for ``YarnStandIn`` (override to change them)."""
-    return {}
-
-
-@pytest.fixture
-def yarn_standin(tmp_path, yarn_security, yarn_standin_options):
-    """A running :class:`standin.YarnStandIn` rooted at ``tmp_path / "yarn"``.
-
-    Attributes: ``address``, ``security``, ``log_root``, ``work_root``,
-    ``root``; methods: ``client()``, ``kill_container(app_id, container_id)``,
-    ``kill_application_master(app_id)``, ``wait_for_app(app_id)``,
-    ``container_log(app_id, container_id)``,
-    ``container_exit_code(app_id, container_id)``, ``application(app_id)``,
-    ``live_process_groups()``, ``shutdown()``.
-    """
-    options = {"security": yarn_security, **yarn_standin_options}
-    standin = YarnStandIn(tmp_path / "yarn", **options)
-    standin.start()
+def mini_cluster(tmp_path_factory):
+    """A running :class:`hadoop.MiniCluster`, this process's Hadoop cluster for the session."""
+    reason = hadoop.unavailable()
+    if reason:
+        if os.environ.get(hadoop.REQUIRE_ENV):
+            pytest.fail(f"the YARN tests need Hadoop's mini cluster: {reason}")
+        pytest.skip(reason)
+    cluster = hadoop.MiniCluster(tmp_path_factory.mktemp("minicluster"))
+    saved = {k: os.environ.get(k) for k in ("PATH", "HADOOP_CONF_DIR", "JAVA_HOME")}
     try:
-        yield standin
+        cluster.start()
+        os.environ.update(cluster.env())
+        yield cluster
     finally:
-        standin.shutdown()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def packed_environment(tmp_path_factory):
+    """A venv-pack archive of this virtualenv, with the package installed for real."""
+    return hadoop.pack_checkout(tmp_path_factory.mktemp("environment"))
+
+
+@pytest.fixture(scope="session")
+def hdfs_environment(mini_cluster, packed_environment):
+    """The packed environment put on HDFS once, world-readable, as a production
+    cluster keeps it: ``hdfs:///forecasting/environment.tar.gz``.  With
+    ``environment_visibility: public`` each NodeManager unpacks it once for
+    the whole session."""
+    mini_cluster.hdfs("-mkdir", "-p", "/forecasting")
+    mini_cluster.hdfs("-put", "-f", str(packed_environment), "/forecasting/environment.tar.gz")
+    return "hdfs:///forecasting/environment.tar.gz"
