@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 DEMO   ?= demo
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-slow bench clean
+.PHONY: demo test test-slow test-yarn bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,12 @@ test: $(VENV)/.installed
 test-slow: $(VENV)/.installed
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
+# Against Hadoop's real YARN and HDFS: starts tests/yarn/minicluster (needs Java 17 and Maven).
+test-yarn: $(VENV)/.installed
+	$(BIN)/python -m pytest -m yarn $(PYTEST_ARGS)
+
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench nightly
 
 clean:
-	rm -rf $(VENV) $(DEMO) .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(DEMO) .pytest_cache build *.egg-info tests/yarn/minicluster/target

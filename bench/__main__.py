@@ -28,7 +28,7 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("--repeats", "--repeat", dest="repeat", type=int, default=default,
                         help=f"runs of each tool or mode; medians are reported (default {default})")
 
-    nightly = sub.add_parser("nightly", help="serial vs local clusters (and YARN through the stand-in) on the nightly workload")
+    nightly = sub.add_parser("nightly", help="serial vs local clusters (and YARN on Hadoop's mini cluster) on the nightly workload")
     nightly.add_argument("--regions", type=int, default=50)
     nightly.add_argument("--days", type=int, default=365)
     repeats(nightly, 1)

@@ -3,7 +3,7 @@
 Runs, in this order, the digits SVC search against its peers
 (:mod:`bench.digits`), the nightly workload in every mode
 (:mod:`bench.nightly`: serial, local cluster with 1 and with 2 workers,
-YARN through the stand-in), a backtest workload (:mod:`bench.backtest`) and
+YARN on Hadoop's mini cluster), a backtest workload (:mod:`bench.backtest`) and
 the engine's overheads (:mod:`bench.overheads`); each writes its own
 section of BENCHMARKS.md, and this module adds the ``comparison`` section:
 all rows in one table, every target with PASS or MISSED, and

@@ -1,21 +1,25 @@
-"""The YARN path for benchmarks: the stand-in of ``tests/yarn`` and a packed copy of this virtualenv.
+"""The YARN path for benchmarks: Hadoop's mini cluster and a packed copy of this virtualenv.
 
-No YARN runs on this machine, so the benchmark's YARN mode starts the same
-stand-in the YARN tests use (``tests/yarn/standin.py``: skein's gRPC
-protocol, containers as local subprocesses) and submits the project's real
-application spec to it, with a real venv-pack archive of this virtualenv.
-Everything but YARN itself is the production code path.
+The benchmark's YARN mode starts the mini cluster the YARN tests use
+(``tests/yarn/minicluster``: Hadoop 3.4.1's MiniDFSCluster and
+MiniYARNCluster, a real ResourceManager and two NodeManagers on this
+machine) and submits the project's real application spec to it through
+skein's real driver, with a real venv-pack archive of this virtualenv put
+on HDFS in YARN's public cache.  Each worker gets a container of its own
+on its own NodeManager: one vcore, and more memory than half a
+NodeManager, so that no NodeManager can hold two.
 
-The archive is built as ``tests/yarn/test_yarn_run.py`` builds it: the
-virtualenv is copied (without PySpark, which only the benchmark's driver
-needs) and the package reinstalled into the copy from this checkout,
-because venv-pack refuses editable installs.  It is kept under ``.bench/``
-(ignored by git) and repacked only when the installed packages changed.
+The archive is built as the YARN tests build it: the virtualenv is copied
+(without PySpark, which only the benchmark's driver needs) and the package
+reinstalled into the copy from this checkout, because venv-pack refuses
+editable installs.  It is kept under ``.bench/`` (ignored by git) and
+repacked each run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -24,63 +28,69 @@ REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / ".bench" / "yarn"
 #: Not copied into the packed environment: benchmark-only, and large.
 NOT_PACKED = ("pyspark", "py4j")
+#: Each NodeManager's memory; a worker takes more than half of it.
+NM_MEMORY_MB = 4096
+WORKER_MEMORY = "2560 MiB"
+
+
+def _hadoop():
+    here = str(REPO / "tests" / "yarn")
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    import hadoop
+
+    return hadoop
 
 
 def unavailable() -> str | None:
     """Why the YARN mode cannot run here, or None."""
-    if not (REPO / "tests" / "yarn" / "standin.py").exists():
-        return "tests/yarn/standin.py not found"
+    if not (REPO / "tests" / "yarn" / "minicluster" / "start").exists():
+        return "tests/yarn/minicluster/start not found"
     try:
-        import grpc  # noqa: F401
         import skein  # noqa: F401
         import venv_pack  # noqa: F401
     except ImportError as exc:
         return f"{exc.name} is not installed"
     if sys.prefix == sys.base_prefix:
         return "not running in a virtualenv (venv-pack needs one)"
-    return None
+    return _hadoop().unavailable()
 
 
 def packed_environment(work: Path = WORK) -> tuple[Path, float]:
     """A venv-pack archive of a copy of this virtualenv with the package really installed; seconds it took."""
-    here = str(REPO / "tests" / "yarn")
-    if here not in sys.path:
-        sys.path.insert(0, here)
-    from standin import pack_checkout
-
     t0 = time.perf_counter()
-    archive = pack_checkout(work, REPO, leave_out=NOT_PACKED)
+    archive = _hadoop().pack_checkout(work, REPO, leave_out=NOT_PACKED)
     return archive, time.perf_counter() - t0
 
 
 @contextlib.contextmanager
-def standin(root: Path):
-    """A running YARN stand-in rooted at ``root``; yields ``(standin, security_dir)``."""
-    import skein
+def mini_cluster(root: Path, archive: Path):
+    """A running mini cluster with ``archive`` on HDFS; yields the environment's URL.
 
-    here = str(REPO / "tests" / "yarn")
-    if here not in sys.path:
-        sys.path.insert(0, here)
-    from standin import YarnStandIn
+    ``PATH``/``HADOOP_CONF_DIR``/``JAVA_HOME`` point at it while the block runs.
+    """
+    hadoop = _hadoop()
+    saved = {k: os.environ.get(k) for k in ("PATH", "HADOOP_CONF_DIR", "JAVA_HOME")}
+    with hadoop.MiniCluster(Path(root) / "minicluster").start(nm_memory_mb=NM_MEMORY_MB) as cluster:
+        try:
+            os.environ.update(cluster.env())
+            cluster.hdfs("-mkdir", "-p", "/forecasting")
+            cluster.hdfs("-put", "-f", str(archive), "/forecasting/environment.tar.gz")
+            yield "hdfs:///forecasting/environment.tar.gz"
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
-    security = skein.Security.new_credentials()
-    s = YarnStandIn(Path(root) / "yarn", security=security)
-    s.start()
-    try:
-        folder = Path(root) / "skein-security"
-        security.to_directory(str(folder))
-        yield s, folder
-    finally:
-        s.shutdown()
 
-
-def yarn_config(s, security_dir: Path, archive: Path, workers: int):
-    """The ``yarn:`` section a run on the stand-in uses: one vcore per worker."""
+def yarn_config(environment: str, workers: int):
+    """The ``yarn:`` section a benchmark run uses: one vcore per worker, one worker per NodeManager."""
     from deploy.yarn.config import YarnConfig
 
     return YarnConfig.from_dict({
-        "name": "forecasting-bench", "workers": workers, "worker_memory": "2 GiB", "worker_vcores": 1,
-        "scheduler_memory": "1 GiB", "environment": str(archive), "driver_address": s.address,
-        "driver_security": str(security_dir), "env": {"FORECASTING_BIND_HOST": "127.0.0.1"},
-        "deploy_timeout": "600s",
+        "name": "forecasting-bench", "workers": workers, "worker_memory": WORKER_MEMORY, "worker_vcores": 1,
+        "scheduler_memory": "1 GiB", "environment": environment, "environment_visibility": "public",
+        "deploy_timeout": "900s",
     })

@@ -318,16 +318,23 @@ def summarize(files: list[LogFile], app_id: str = "", region: str | None = None,
                 failed.append({"region": d["region"], "model": "-", "task": "-", "run": f.get("run", "-"),
                                "error_type": d["error"].rsplit(".", 1)[-1], "message": d["msg"], "traceback": [],
                                **where})
+            if r.file == "application.master.log" and _AM_END_RE.match(r.message):
+                continue  # a container's end: told below, under that container
             for line in [r.message, *r.more]:
                 for kind, pattern in DEATH_PATTERNS:
                     if pattern.search(line):
                         dead.append({"kind": kind, "detail": line.strip()[:300], **where})
                         break
-        if state and state[0] in ("FAILED", "KILLED") and service.startswith("dask.worker") and (
-                not shutdown_at or state[2] < shutdown_at):
-            # Ended before the application did: YARN (or someone) stopped it mid-run.
-            dead.append({"kind": "container " + state[0].lower(), "detail": f"{skein_id}: {state[1]}",
-                         "container": c, "service": service, "time": state[2]})
+        # A worker container that FAILED died; one KILLED before the
+        # application shut down was stopped mid-run (at shutdown skein
+        # kills every container).
+        if state and service.startswith("dask.worker") and (
+                state[0] == "FAILED" or (state[0] == "KILLED" and (not shutdown_at or state[2] < shutdown_at))):
+            # Ended before the application did: YARN (or someone) stopped it
+            # mid-run; YARN's diagnostics (as skein keeps them) may say why.
+            kind = next((k for k, pattern in DEATH_PATTERNS if pattern.search(state[1])), "container " + state[0].lower())
+            dead.append({"kind": kind, "detail": f"{skein_id}: {state[1]}", "container": c, "service": service,
+                         "time": state[2]})
         for d in dead:
             if d["container"] == c:
                 # Tasks it started and never ended: what was running when it died.

@@ -157,9 +157,8 @@ def test_all_quick_without_yarn_writes_every_section(tmp_path):
     assert (tmp_path / "all-speedup.png").exists() and (tmp_path / "all.json").exists()
 
 
-@pytest.mark.slow
 @pytest.mark.yarn
-def test_nightly_through_the_yarn_standin(tmp_path):
+def test_nightly_on_the_yarn_mini_cluster(tmp_path):
     from bench import nightly
 
     r = nightly.main(regions=2, days=60, repeat=1, workers=2, write=False, modes=("serial", "yarn"))

@@ -1,9 +1,13 @@
 """``forecasting logs``: YARN's aggregated logs (Hadoop 2 and 3) and per-container folders.
 
-The fixtures under ``tests/fixtures/yarn_logs/`` come from a real run on the
-YARN stand-in (8 regions, ``r005`` poisoned, one worker container SIGKILLed
-mid-run), made by ``make_fixtures.py`` there; ``hadoop3.log`` and
-``hadoop2.log`` wrap the same per-container files in Hadoop's two layouts.
+The fixtures under ``tests/fixtures/yarn_logs/`` are what Hadoop 3.4.1's
+``yarn logs -applicationId`` printed for real runs on the YARN mini cluster
+(``make_fixtures.py`` there makes them again): ``hadoop3.log`` (8 regions,
+``r005`` poisoned, one worker container SIGKILLed mid-run) and
+``memory-kill.log`` (a region whose job outgrew its container, killed by the
+NodeManager).  ``containers/`` holds the first run's files as a
+NodeManager's log folder does, and ``hadoop2.log`` the same files in
+Hadoop 2's layout.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from forecasting.cli import main
 from forecasting.yarn_logs import parse_aggregated, read_directory, records, summarize
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "yarn_logs"
-(APP_DIR,) = (FIXTURES / "standin").iterdir()
+(APP_DIR,) = (FIXTURES / "containers").iterdir()
 APP_ID = APP_DIR.name
 
 
@@ -39,7 +43,7 @@ def directory_files():
 def test_both_layouts_give_back_every_file_exactly(layout, directory_files):
     files = parse_aggregated((FIXTURES / layout).read_text())
     assert _by_name(files) == directory_files
-    assert {f.host for f in files} == {"127.0.0.1_45454"}
+    assert {f.host.split("_")[0] for f in files} == {"localhost"}  # host_port of each NodeManager
 
 
 def test_without_end_lines_the_log_length_or_the_next_header_ends_a_file(directory_files):
@@ -62,7 +66,7 @@ def test_the_summary_names_the_failed_region_the_dead_worker_and_the_outcome():
     assert failure["traceback"][-1].startswith("forecasting.errors.RegionDataError: region 'r005'")
     assert sum(line.lstrip().startswith("File ") for line in failure["traceback"]) == 3
     services = {c["container"]: c["service"] for c in summary["containers"]}
-    assert sorted(services.values()) == ["application master", "dask.scheduler", "dask.worker", "dask.worker", "dask.worker"]
+    assert sorted(services.values()) == ["application master", "dask.scheduler", "dask.worker", "dask.worker"]
     (dead,) = summary["dead_workers"]
     assert services[dead["container"]] == "dask.worker" and dead["kind"] == "container failed"
     killed = next(c for c in summary["containers"] if c["container"] == dead["container"])
@@ -98,11 +102,12 @@ def test_cli_stdin_and_directory_agree_with_the_file(capsys, monkeypatch):
     monkeypatch.setattr("sys.stdin", io.StringIO((FIXTURES / "hadoop2.log").read_text()))
     assert main(["logs", "--json", "-"]) == errors.EXIT_OK
     assert json.loads(capsys.readouterr().out) == from_file
-    for folder in (FIXTURES / "standin", APP_DIR):
+    hosts = {c["container"]: c["host"] for c in from_file["containers"]}
+    for folder in (FIXTURES / "containers", APP_DIR):
         assert main(["logs", "--json", str(folder)]) == errors.EXIT_OK
         from_dir = json.loads(capsys.readouterr().out)
         for c in from_dir["containers"]:
-            c["host"] = "127.0.0.1_45454"  # a folder does not say which node it was on
+            c["host"] = hosts[c["container"]]  # a folder does not say which node it was on
         assert from_dir == from_file
 
 
@@ -141,9 +146,9 @@ def test_an_application_id_runs_yarn_logs(capsys, tmp_path, monkeypatch):
     assert "exit 9" in _one_line_error(capsys)
 
 
-# Lines as Hadoop's NodeManager and Dask write them when memory runs out or
-# YARN preempts a container (their wording; the stand-in enforces no memory
-# limits and never preempts, so these cannot come from a stand-in run).
+# Lines as Hadoop 2's NodeManager and Dask's nanny word a memory kill, and as
+# YARN words a preemption: wordings the mini cluster's runs do not produce
+# (memory-kill.log below is a real Hadoop 3 memory kill).
 DEATHS = """\
 Container: container_1700000000000_0002_01_000003 on ip-10-0-0-12.ec2.internal_8041
 LogAggregationType: AGGREGATED
@@ -184,6 +189,23 @@ def test_memory_kills_nanny_restarts_and_preemption_are_dead_workers():
     assert three["service"] == "dask.worker" and three["exit"] == "exit code 137"
     assert summary["application"]["source"] == "inferred"
     assert [r.level for r in records(parse_aggregated(DEATHS)[0])][:2] == ["INFO", "WARNING"]
+
+
+def test_a_real_memory_kill_names_the_killed_containers_and_their_region():
+    summary = summarize(parse_aggregated((FIXTURES / "memory-kill.log").read_text()))
+    memory = [d for d in summary["dead_workers"] if d["kind"] == "memory"]
+    # The region killed two containers (allowed-failures 1), then the
+    # scheduler gave up on it; nothing else died.
+    assert len({d["container"] for d in memory}) == 2
+    (gave_up,) = [d for d in summary["dead_workers"] if d["kind"] != "memory"]
+    assert gave_up["service"] == "dask.scheduler" and "r002" in gave_up["detail"] and "2 workers died" in gave_up["detail"]
+    assert all(d["service"] == "dask.worker" and "physical memory used" in d["detail"] for d in memory)
+    assert all(d["regions_in_flight"] == ["r002"] for d in memory)
+    exits = {c["container"]: c["exit"] for c in summary["containers"]}
+    assert all(exits[d["container"]].startswith("FAILED: ") and "physical memory used" in exits[d["container"]]
+               for d in memory)
+    assert summary["application"]["status"] == "SUCCEEDED"
+    assert [f["region"] for f in summary["failed_regions"]] == ["r005"]  # the poisoned region; r002 never ended
 
 
 def test_a_local_runs_log_folder_is_read_like_yarns(tmp_path, poisoned_cache, capsys):
