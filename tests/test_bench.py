@@ -158,6 +158,7 @@ def test_all_quick_without_yarn_writes_every_section(tmp_path):
 
 
 @pytest.mark.yarn
+@pytest.mark.timeout(1200)  # packs the environment, starts a cluster, warms its public cache
 def test_nightly_on_the_yarn_mini_cluster(tmp_path):
     from bench import nightly
 

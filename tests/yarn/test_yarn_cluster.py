@@ -19,7 +19,9 @@ from deploy.yarn.run import yarn_client
 from forecasting.data.synthetic import SyntheticSpec, build_synthetic_cache
 from forecasting.errors import ClusterError
 
-pytestmark = [pytest.mark.yarn]
+# The first application to use the environment on HDFS waits for the
+# NodeManagers to unpack it into the public cache: minutes, on this machine.
+pytestmark = [pytest.mark.yarn, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,9 @@ from forecasting.driver import run_nightly
 from forecasting.jobs import RegionTask, run_task
 from forecasting.results import ResultsStore
 
-pytestmark = [pytest.mark.yarn]
+# The first application to use the environment on HDFS waits for the
+# NodeManagers to unpack it into the public cache: minutes, on this machine.
+pytestmark = [pytest.mark.yarn, pytest.mark.timeout(900)]
 
 HERE = Path(__file__).resolve().parent
 RUN_DATE = "2024-03-04"
