@@ -19,7 +19,6 @@ repacked each run.
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import time
 from pathlib import Path
@@ -69,20 +68,14 @@ def mini_cluster(root: Path, archive: Path):
 
     ``PATH``/``HADOOP_CONF_DIR``/``JAVA_HOME`` point at it while the block runs.
     """
-    hadoop = _hadoop()
-    saved = {k: os.environ.get(k) for k in ("PATH", "HADOOP_CONF_DIR", "JAVA_HOME")}
-    with hadoop.MiniCluster(Path(root) / "minicluster").start(nm_memory_mb=NM_MEMORY_MB) as cluster:
-        try:
-            os.environ.update(cluster.env())
+    cluster = _hadoop().MiniCluster(Path(root) / "minicluster")
+    try:
+        with cluster.start(nm_memory_mb=NM_MEMORY_MB).activated():
             cluster.hdfs("-mkdir", "-p", "/forecasting")
             cluster.hdfs("-put", "-f", str(archive), "/forecasting/environment.tar.gz")
             yield "hdfs:///forecasting/environment.tar.gz"
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+    finally:
+        cluster.stop()
 
 
 def yarn_config(environment: str, workers: int):

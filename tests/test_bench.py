@@ -2,7 +2,7 @@
 
 Timings taken here mean nothing; what is checked is that each peer, mode and
 measurement runs for real (no mocks: real process pools, real Dask clusters,
-real PySpark where installed, the real YARN stand-in in the slow tests), that
+real PySpark where installed, Hadoop's YARN mini cluster in the yarn tests), that
 rows, targets and BENCHMARKS.md sections come out as documented, and that a
 tool that cannot start is reported as skipped, with the reason.
 """

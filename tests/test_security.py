@@ -4,10 +4,7 @@
   filter.  Today the service unpacks nothing (YARN's NodeManagers unpack the
   venv-pack archive), so the check is a guard: an extraction added to
   ``forecasting/``, ``deploy/`` or ``bench/`` without ``filter="data"`` fails
-  here.  The YARN stand-in of the tests, which unpacks archives the way a
-  NodeManager does, uses the data filter (keeping, like YARN, symbolic links
-  that point outside, such as venv-pack's link to the base interpreter) and
-  is checked against malicious archives below.
+  here.  The data filter itself is checked against malicious archives below.
 * Nothing the service runs unpickles data read from files or from outside
   the cluster: no ``pickle``/``joblib``/``pandas.read_pickle``/``numpy``
   ``allow_pickle``/``yaml.load``/``eval`` in the service's code; YAML is read

@@ -34,17 +34,10 @@ def mini_cluster(tmp_path_factory):
             pytest.fail(f"the YARN tests need Hadoop's mini cluster: {reason}")
         pytest.skip(reason)
     cluster = hadoop.MiniCluster(tmp_path_factory.mktemp("minicluster"))
-    saved = {k: os.environ.get(k) for k in ("PATH", "HADOOP_CONF_DIR", "JAVA_HOME")}
     try:
-        cluster.start()
-        os.environ.update(cluster.env())
-        yield cluster
+        with cluster.start().activated():
+            yield cluster
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         cluster.stop()
 
 

@@ -11,6 +11,7 @@ real log aggregation, and a real HDFS, all on loopback.  Its ``yarn`` and
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -68,6 +69,20 @@ class MiniCluster:
         return {"JAVA_HOME": java_home, "HADOOP_CONF_DIR": str(self.conf_dir),
                 "PATH": f"{self.root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
 
+    @contextlib.contextmanager
+    def activated(self):
+        """Make this cluster the process's Hadoop cluster (what ``env.sh`` does) while the block runs."""
+        saved = {k: os.environ.get(k) for k in ("PATH", "HADOOP_CONF_DIR", "JAVA_HOME")}
+        os.environ.update(self.env())
+        try:
+            yield self
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
     # ------------------------------------------------------------ Hadoop's CLIs
 
     def yarn(self, *args, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -117,6 +132,14 @@ class MiniCluster:
                 raise TimeoutError(f"the logs of {app_id} were not aggregated within {timeout:.0f}s")
             time.sleep(1)
         return self.yarn("logs", "-applicationId", app_id).stdout
+
+    def lingering_processes(self, timeout: float = 60) -> list[int]:
+        """Container processes still running after ``timeout`` s (the
+        NodeManagers stop an ended application's containers asynchronously)."""
+        deadline = time.monotonic() + timeout
+        while (pids := self.container_processes()) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        return pids
 
     def container_processes(self) -> list[int]:
         """Pids of processes still running in a container of this cluster (their working folder is under it)."""

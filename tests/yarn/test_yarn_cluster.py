@@ -63,7 +63,7 @@ def test_scale_up_and_down(mini_cluster, hdfs_environment, cache):
         app_id = cluster.app_id
     status = mini_cluster.wait_for_state(app_id)
     assert (status["State"], status["Final-State"]) == ("FINISHED", "SUCCEEDED")
-    assert not mini_cluster.container_processes()
+    assert not mini_cluster.lingering_processes()
 
 
 def test_adapt_and_ctrl_c_ends_the_application_killed(mini_cluster, hdfs_environment, cache):
@@ -78,7 +78,7 @@ def test_adapt_and_ctrl_c_ends_the_application_killed(mini_cluster, hdfs_environ
     status = mini_cluster.wait_for_state(app_id)
     assert status["Final-State"] == "KILLED"
     assert "interrupted" in status["Diagnostics"]
-    assert not mini_cluster.container_processes()
+    assert not mini_cluster.lingering_processes()
 
 
 def test_a_scheduler_that_never_starts_is_a_clear_error_and_the_app_is_killed(mini_cluster, hdfs_environment, cache,
@@ -95,7 +95,7 @@ def test_a_scheduler_that_never_starts_is_a_clear_error_and_the_app_is_killed(mi
     assert time.monotonic() - start < 120
     app = application(mini_cluster, "forecasting-test-hang")
     assert mini_cluster.wait_for_state(app["id"])["State"] == "KILLED"
-    assert not mini_cluster.container_processes()
+    assert not mini_cluster.lingering_processes()
 
 
 def test_a_job_in_a_full_queue_waits_then_fails_cleanly_at_the_deploy_timeout(mini_cluster, hdfs_environment, cache):
@@ -120,4 +120,4 @@ def test_a_job_in_a_full_queue_waits_then_fails_cleanly_at_the_deploy_timeout(mi
             assert status["State"] == "KILLED" and status["Queue"] == "root.small"
         finally:
             skein_client.kill_application(blocker_id)
-    assert not mini_cluster.container_processes()
+    assert not mini_cluster.lingering_processes()

@@ -119,7 +119,7 @@ def test_nightly_run_on_yarn_matches_the_local_run(mini_cluster, packed_environm
     services = sorted(c["service"] for c in summary["containers"])
     assert services == ["application master", "dask.scheduler", "dask.worker", "dask.worker"]
     assert summary["tasks"]["ok"] >= 7
-    assert not mini_cluster.container_processes()
+    assert not mini_cluster.lingering_processes()
 
 
 def test_a_worker_container_killed_mid_run_is_restarted_and_every_region_forecast_once(
@@ -162,7 +162,7 @@ def test_a_worker_container_killed_mid_run_is_restarted_and_every_region_forecas
     dead = [d for d in summary["dead_workers"] if d["kind"] == "container failed"]
     assert [d["detail"].split(":")[0] for d in dead] == [killed]
     assert len([c for c in summary["containers"] if c["service"] == "dask.worker"]) == 3  # two, and the restart
-    assert not mini_cluster.container_processes()
+    assert not mini_cluster.lingering_processes()
 
 
 @pytest.fixture
@@ -217,7 +217,7 @@ def test_a_region_outgrowing_its_container_is_killed_by_yarn_and_fails_alone(
     assert all(hog in d["regions_in_flight"] for d in memory if d["service"] == "dask.worker"
                and d.get("regions_in_flight")), memory
     assert any(hog in d.get("regions_in_flight", []) for d in logs["dead_workers"])
-    assert not mini_cluster.container_processes()
+    assert not mini_cluster.lingering_processes()
 
 
 def test_backtest_on_yarn(mini_cluster, hdfs_environment, cache, tmp_path):
