@@ -16,8 +16,8 @@ import tempfile
 from pathlib import Path
 
 from deploy.clusters import open_executor
-from forecasting.backtest import BacktestConfig
-from forecasting.backtest_run import run_backtest
+from forecasting.config.backtest import BacktestConfig
+from forecasting.runs.backtest_run import run_backtest
 from forecasting.data.importer import import_csv
 from forecasting.data.synthetic import SyntheticSpec, build_synthetic_cache
 from forecasting.datasets import nycflights13 as nyc

@@ -261,7 +261,7 @@ def _stop_spark() -> None:
 
 def _engine(params, splits, tasks, workers):
     from deploy.clusters import open_executor
-    from forecasting.jobs import run_task
+    from forecasting.runs.tasks import run_task
 
     with timed() as startup:
         cm = open_executor("local", workers=workers)

@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 
 from deploy.clusters import open_executor
-from forecasting.config import load_config
+from forecasting.config.forecast import load_config
 from forecasting.data.synthetic import SyntheticSpec, build_synthetic_cache
-from forecasting.driver import run_nightly
+from forecasting.runs.nightly import run_nightly
 
 from bench.measure import Stopwatch, add_speedups, make_row, rotated, run_record, verdict, wait_until_idle
 from bench.report import (BENCHMARKS, RESULTS, machine, markdown_table, plot_speedups, print_targets, replace_section,
@@ -36,7 +36,7 @@ MODES = ("serial", "local1", "local2", "yarn")
 
 #: What a region's job imports; workers import it before the clock starts.  Run through the builtin
 #: ``exec`` (pickled by reference), because YARN containers have the package but not ``bench``.
-WARM = "import forecasting.jobs, forecasting.models, sklearn.ensemble, statsmodels.api"
+WARM = "import forecasting.runs.tasks, forecasting.models, sklearn.ensemble, statsmodels.api"
 
 
 def warm(client=None) -> None:

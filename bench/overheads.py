@@ -66,7 +66,7 @@ def _bare(task) -> int:
 
 def _wrapper_cost(n: int = 200) -> float:
     """Seconds ``run_task`` takes around a task that does nothing, in this process (median of 5 loops)."""
-    from forecasting.jobs import run_task
+    from forecasting.runs.tasks import run_task
 
     task = NoopTask("noop-wrapper")
     laps = []
@@ -101,7 +101,7 @@ def _size_of(data) -> int:
 
 def per_task(n_tasks: int = 1000, workers: int = 2, repeats: int = 3, roundtrips: int = 30) -> dict:
     from deploy.clusters import open_executor
-    from forecasting.jobs import run_task
+    from forecasting.runs.tasks import run_task
 
     laps, utils = [], []
     with open_executor("local", workers=workers) as executor:
@@ -149,7 +149,7 @@ def idle_cpu(workers: int = 2, seconds: float = 10.0) -> dict:
     import os
 
     from deploy.clusters import open_executor
-    from forecasting.jobs import run_task
+    from forecasting.runs.tasks import run_task
 
     with open_executor("local", workers=workers) as executor:
         client = executor.client
@@ -167,7 +167,7 @@ def idle_cpu(workers: int = 2, seconds: float = 10.0) -> dict:
 
 def first_task(workers: int = 2, repeats: int = 3) -> dict:
     from deploy.clusters import open_executor
-    from forecasting.jobs import run_task
+    from forecasting.runs.tasks import run_task
 
     starts, firsts = [], []
     for rep in range(repeats):
@@ -185,11 +185,11 @@ def first_task(workers: int = 2, repeats: int = 3) -> dict:
 
 def data_cost(regions: int = 3, days: int = 365, workers: int = 2, reads: int = 5) -> dict:
     from deploy.clusters import open_executor
-    from forecasting.config import load_config
+    from forecasting.config.forecast import load_config
     from forecasting.data.cache import open_cache
     from forecasting.data.synthetic import SyntheticSpec, build_synthetic_cache
-    from forecasting.driver import default_run_date
-    from forecasting.jobs import RegionTask, run_task
+    from forecasting.runs.nightly import default_run_date
+    from forecasting.runs.tasks import RegionTask, run_task
 
     config = load_config(SPECS)
     out = []

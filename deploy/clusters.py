@@ -27,7 +27,7 @@ from typing import Iterator
 
 from deploy.dask_settings import CLUSTER_DASK_CONFIG
 from forecasting.errors import ClusterError, UsageError
-from forecasting.execution import DaskExecutor, SerialExecutor
+from forecasting.runs.executors import DaskExecutor, SerialExecutor
 
 log = logging.getLogger(__name__)
 

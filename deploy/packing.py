@@ -65,7 +65,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from forecasting.errors import UsageError
-from forecasting.results import atomic_write
+from forecasting.store.results import atomic_write
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-# Jobs run with one BLAS/OpenMP thread (forecasting.jobs.run_task); tests that
+# Jobs run with one BLAS/OpenMP thread (forecasting.runs.tasks.run_task); tests that
 # call model code directly do too.  OpenMP's spinning threads on a loaded
 # 2-core machine (CI, a laptop running a build) otherwise slow a fit down by
 # orders of magnitude.  Must be set before the libraries load.
@@ -15,7 +15,7 @@ import sqlite3
 
 import pytest
 
-from forecasting.config import ForecastConfig
+from forecasting.config.forecast import ForecastConfig
 from forecasting.data.synthetic import SyntheticSpec, build_synthetic_cache
 
 #: Small enough to keep the suite fast, long enough for weekly models.

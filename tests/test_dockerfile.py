@@ -24,4 +24,4 @@ def test_dockerfile_installs_the_package_and_sets_the_entry_point():
 
 def test_entry_point_is_the_console_script_of_setup_cfg():
     text = (ROOT / "setup.cfg").read_text()
-    assert "forecasting = forecasting.cli:main" in text
+    assert "forecasting = forecasting.cli.main:main" in text

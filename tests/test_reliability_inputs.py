@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from forecasting import errors
-from forecasting.cli import main
+from forecasting.cli.main import main
 
 RUN_DATE = "2024-03-04"  # the day after the synthetic fixture's last day of history
 
@@ -97,7 +97,7 @@ def test_region_absent_from_the_cache(command, synthetic_cache, tmp_path, capsys
 
 def test_a_region_deleted_from_the_cache_after_the_run_started_fails_alone(synthetic_cache, fast_config, tmp_path):
     """The job-side check: a region the driver listed but the worker cannot find is that region's failure."""
-    from forecasting.jobs import RegionTask, run_task
+    from forecasting.runs.tasks import RegionTask, run_task
 
     outcome = run_task(RegionTask("gone", str(synthetic_cache), RUN_DATE, fast_config))
     assert not outcome.ok and outcome.error_type == "RegionDataError" and "not in the cache" in outcome.message

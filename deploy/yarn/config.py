@@ -21,7 +21,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from forecasting.config import check_keys, parse_duration, read_section
+from forecasting.config.forecast import check_keys, parse_duration, read_section
 from forecasting.errors import ConfigError
 
 NAMESPACE = "yarn"

@@ -20,7 +20,7 @@ def bind_host() -> str:
 
 
 def configure_logging(level: str | int | None = None) -> None:
-    """The project's one log line format (:data:`forecasting.logs.LOG_FORMAT`)
+    """The project's one log line format (:data:`forecasting.logs.records.LOG_FORMAT`)
     on standard error, tagged with the YARN application and container ids
     (from the environment) and, inside a task, its run, region, model and key.
 
@@ -28,7 +28,7 @@ def configure_logging(level: str | int | None = None) -> None:
     (or with ``forecasting logs``).  ``level``: default
     ``FORECASTING_LOG_LEVEL`` from the environment, else INFO.
     """
-    from forecasting.logs import configure_logging as configure
+    from forecasting.logs.records import configure_logging as configure
 
     configure(level or os.environ.get("FORECASTING_LOG_LEVEL") or "INFO")
 
@@ -59,7 +59,7 @@ class ContainerLogging(WorkerPlugin):
         if self.log_dir:
             # A local worker's own file, appended to across restarts (YARN
             # keeps containers' logs itself).
-            from forecasting.logs import add_log_file
+            from forecasting.logs.records import add_log_file
 
             add_log_file(os.path.join(self.log_dir, f"worker-{worker.name}", "dask.worker.log"))
 

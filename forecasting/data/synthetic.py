@@ -30,7 +30,7 @@ import pandas as pd
 from forecasting.data.cache import CacheWriter, freq_seconds, to_epoch_seconds
 from forecasting.data.schema import FREQUENCIES
 from forecasting.errors import UsageError
-from forecasting.moon import moon_illumination
+from forecasting.data.moon import moon_illumination
 
 TIMEZONES = ("Europe/Berlin", "Europe/London", "Europe/Madrid", "Europe/Amsterdam", "America/New_York")
 EVENT_KINDS = ("football", "basketball", "concert")

@@ -10,7 +10,7 @@ Data contract
     Orders per slot, a float ``Series`` on a complete UTC ``DatetimeIndex``
     with ``freq`` set; NaN marks unknown slots (gaps).
 ``X`` / ``X_future``
-    Features from :func:`forecasting.features.build_features` on the same
+    Features from :func:`forecasting.engine.features.build_features` on the same
     index as ``y`` / on the slots to forecast.  Column prefixes say what a
     column is (``cal_``, ``fourier_``, ``hol_``, ``evt_``, ``promo_``,
     ``wx_``, ``x_``, ``moon_``); a model picks what it needs.
@@ -113,7 +113,7 @@ def finalize_forecast(index: pd.DatetimeIndex, point, quantiles: dict[float, np.
 def adjust_interval(frame: pd.DataFrame, adjustment: float) -> pd.DataFrame:
     """Widen (or, if negative, narrow) the q10-q90 band by ``adjustment`` on the log1p scale.
 
-    The conformal calibration of :mod:`forecasting.selection` learns the
+    The conformal calibration of :mod:`forecasting.runs.selection` learns the
     adjustment from backtest residuals; the median stays inside the band.
     """
     if not adjustment:

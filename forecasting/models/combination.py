@@ -31,7 +31,7 @@ class Combination(Forecaster):
         self.members = members
 
     def fit(self, y: pd.Series, X: pd.DataFrame, horizon: int) -> "Combination":
-        from forecasting.config import ModelSpec
+        from forecasting.config.forecast import ModelSpec
 
         if len(self.members) < 2:
             raise ValueError("a combination needs at least two member models")

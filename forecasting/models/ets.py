@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from forecasting.features import slot_of_day_codes
+from forecasting.engine.features import slot_of_day_codes
 from forecasting.models.base import QUANTILES, Forecaster, finalize_forecast, slots_per_day
 from forecasting.models.naive import horizon_steps, slot_quantiles
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from forecasting.features import calendar_columns, regressor_columns
+from forecasting.engine.features import calendar_columns, regressor_columns
 from forecasting.models.base import QUANTILES, Forecaster, finalize_forecast, slots_per_day
 from forecasting.models.naive import horizon_steps
 

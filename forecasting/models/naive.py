@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.errors import ConfigError
-from forecasting.features import slot_of_day_codes
+from forecasting.engine.features import slot_of_day_codes
 from forecasting.models.base import QUANTILES, Forecaster, finalize_forecast, local_lag_sources, local_offsets, slots_per_day
 
 #: A slot of day with fewer residuals than this uses the pooled quantiles.

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from forecasting.features import fourier_columns, regressor_columns
+from forecasting.engine.features import fourier_columns, regressor_columns
 from forecasting.models.base import QUANTILES, Forecaster, finalize_forecast
 from forecasting.models.ets import history_window
 from forecasting.models.naive import horizon_steps
@@ -36,7 +36,7 @@ class SARIMAXForecaster(Forecaster):
         Length of the history used (a pandas offset).
     fourier_day, fourier_week : int
         Daily and weekly harmonics used (capped at those built by
-        :func:`forecasting.features.build_features`).
+        :func:`forecasting.engine.features.build_features`).
     maxiter : int
         Optimizer iterations.
 

@@ -76,7 +76,7 @@ def test_main_prints_the_import_command(tmp_path, capsys):
     command = next(line.strip() for line in printed.splitlines() if line.strip().startswith("forecasting cache import"))
     assert f"--holidays {tmp_path / 'holidays.csv'}" in command and "--timezone America/New_York" in command
     # The printed command works as given (run in-process, writing into tmp_path).
-    from forecasting.cli import main as cli_main
+    from forecasting.cli.main import main as cli_main
 
     args = command.split()[1:]
     args[args.index("--out") + 1] = str(tmp_path / "nyc.sqlite")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from forecasting.config import load_config
+from forecasting.config.forecast import load_config
 
 SCRIPT = Path(__file__).resolve().parents[2] / "deploy" / "emr" / "bootstrap.sh"
 

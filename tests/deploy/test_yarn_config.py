@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from deploy.yarn.config import YarnConfig, load_yarn_config
 from deploy.yarn.run import skein_client
 from deploy.yarn.spec import build_spec
-from forecasting.cli import main
+from forecasting.cli.main import main
 from forecasting.errors import ClusterError, ConfigError, ForecastingError
 
 

@@ -8,7 +8,7 @@ import yaml
 
 from deploy.yarn.config import YarnConfig, load_yarn_config, parse_memory
 from deploy.yarn.spec import CACHE_KEY, SCHEDULER, WORKER, build_spec
-from forecasting.cli import main
+from forecasting.cli.main import main
 from forecasting.errors import ConfigError
 
 

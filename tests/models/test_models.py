@@ -8,7 +8,7 @@ import pytest
 
 from forecasting.data.cache import RegionData
 from forecasting.errors import ConfigError
-from forecasting.features import build_features
+from forecasting.engine.features import build_features
 from forecasting.models import MODELS, available_models, make_model
 from forecasting.models.base import FORECAST_COLUMNS, Forecaster
 from forecasting.models.naive import SeasonalNaive

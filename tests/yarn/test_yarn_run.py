@@ -24,12 +24,12 @@ import yaml
 from deploy.clusters import open_executor
 from deploy.yarn.config import YarnConfig
 from forecasting import errors
-from forecasting.cli import main
-from forecasting.config import ForecastConfig, ModelSpec
+from forecasting.cli.main import main
+from forecasting.config.forecast import ForecastConfig, ModelSpec
 from forecasting.data.synthetic import SyntheticSpec, build_synthetic_cache
-from forecasting.driver import run_nightly
-from forecasting.jobs import RegionTask, run_task
-from forecasting.results import ResultsStore
+from forecasting.runs.nightly import run_nightly
+from forecasting.runs.tasks import RegionTask, run_task
+from forecasting.store.results import ResultsStore
 
 # The first application to use the environment on HDFS waits for the
 # NodeManagers to unpack it into the public cache: minutes, on this machine.

@@ -1,0 +1,1 @@
+"""The ``forecasting`` command: one module per command."""

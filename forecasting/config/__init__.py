@@ -1,0 +1,1 @@
+"""Configuration: YAML under our namespaces, validated once at the edge."""

@@ -1,0 +1,222 @@
+"""Executors: run a job function over tasks and yield outcomes as they finish.
+
+Two implementations share one small interface, ``run(fn, tasks)``:
+
+* :class:`SerialExecutor` calls the function in this process, in order, with
+  no Dask at all (``FORECASTING_SERIAL=1``): step into a job with pdb.
+* :class:`DaskExecutor` submits one future per task to a
+  ``distributed.Client`` (one ``Client.map`` call, each future under its
+  task's deterministic key) and yields outcomes with ``as_completed``,
+  fetching finished results a batch at a time.
+
+Both give every exception the same treatment: a transient error raised by
+the job is retried ``retries`` times; what still fails (after the retries,
+or a worker dying under the task: ``KilledWorker``) becomes a
+:class:`~forecasting.runs.tasks.RegionFailure` with the remote traceback, so one
+bad region never sinks the run.  Losing the scheduler is different: it is
+no region's fault, so :class:`~forecasting.errors.ClusterError` stops the
+run.  A scheduler process that dies is noticed at once (its connection
+closes); a host that vanishes within ``distributed.comm.timeouts.tcp``
+(TCP keepalive, default 30 s).  Where a cluster comes from (local, an
+address, YARN) is not this module's business: see ``deploy.clusters``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import traceback
+from concurrent.futures import CancelledError
+from dataclasses import replace
+from typing import Callable, Iterable, Iterator, Protocol
+
+from forecasting.errors import ClusterError
+from forecasting.runs.tasks import RegionFailure, RegionTask, TRANSIENT_ERRORS
+
+log = logging.getLogger(__name__)
+
+SERIAL_ENV = "FORECASTING_SERIAL"
+
+
+def serial_requested() -> bool:
+    """True when ``FORECASTING_SERIAL`` is set to a true value."""
+    return os.environ.get(SERIAL_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+class Executor(Protocol):
+    """What the driver needs of a runner."""
+
+    name: str
+    dashboard_link: str | None
+    worker_cache_path: str | None
+
+    def run(self, fn: Callable, tasks: Iterable[RegionTask]) -> Iterator:
+        """Yield one outcome per task, in completion order."""
+
+
+class SerialExecutor:
+    """Run every task in this process, one after the other.
+
+    Parameters
+    ----------
+    retries : int
+        Extra attempts after a transient error.
+    """
+
+    name = "serial"
+    dashboard_link = None
+    worker_cache_path = None
+
+    def __init__(self, retries: int = 2):
+        self.retries = retries
+
+    def run(self, fn: Callable, tasks: Iterable[RegionTask]) -> Iterator:
+        for task in tasks:
+            start = time.perf_counter()
+            for attempt in range(self.retries + 1):
+                try:
+                    yield fn(task)
+                    break
+                except TRANSIENT_ERRORS as exc:
+                    if attempt < self.retries:
+                        log.warning("region %s: attempt %d failed (%s), retrying", task.region, attempt + 1, exc)
+                        continue
+                    yield RegionFailure.from_exception(
+                        task, exc, worker="serial", duration=time.perf_counter() - start, retryable=True
+                    )
+
+
+class DaskExecutor:
+    """Run tasks on a Dask cluster through a connected ``distributed.Client``.
+
+    Parameters
+    ----------
+    client : distributed.Client
+        A connected client; this object does not own it.
+    retries : int
+        Dask ``retries=``: extra attempts after the task raised (the job only
+        raises transient errors).  Worker deaths are counted separately by
+        the scheduler (``distributed.scheduler.allowed-failures``).
+    """
+
+    name = "dask"
+
+    def __init__(self, client, retries: int = 2):
+        self.client = client
+        self.retries = retries
+        #: Where workers find the cache, when not at the driver's path
+        #: (on YARN: the key it was shipped under, in each container).
+        self.worker_cache_path: str | None = None
+        #: ``reason(worker_name) -> str | None``: why a dead worker died, from
+        #: whoever ran it (on YARN: the container's end as YARN reported it).
+        self.worker_death_reason: Callable[[str], str | None] | None = None
+
+    @property
+    def dashboard_link(self) -> str | None:
+        try:
+            return self.client.dashboard_link
+        except Exception:  # noqa: BLE001 - no dashboard (bokeh missing) is not an error
+            return None
+
+    def run(self, fn: Callable, tasks: Iterable[RegionTask]) -> Iterator:
+        from distributed import as_completed
+
+        tasks = list(tasks)
+        by_key = {t.key: t for t in tasks}
+        # One map call is one graph update for all tasks (a submit per task is
+        # one scheduler message each); the keys are the tasks' own.
+        futures = self.client.map(fn, tasks, key=[t.key for t in tasks], retries=self.retries)
+        try:
+            # Results are fetched a batch of finished futures at a time: one
+            # gather per batch, not a blocking round trip per task, which was
+            # most of the engine's per-task overhead (bench/overheads.py).
+            for batch in as_completed(futures).batches():
+                finished = [f for f in batch if f.status == "finished"]
+                results = self._gather(finished)
+                for future in batch:
+                    if future.key in results:
+                        yield results[future.key]
+                    else:
+                        yield self._outcome(future, by_key[future.key], futures)
+                    future.release()
+        finally:
+            # On an early exit (Ctrl-C, a store error) nothing should keep
+            # computing on the cluster on our behalf.
+            pending = [f for f in futures if not f.done()]
+            if pending and self.client.status == "running":
+                self.client.cancel(pending)
+
+    def _gather(self, finished: list) -> dict:
+        """Results of finished futures by key, in one round trip; {} if that fails (then each is asked alone)."""
+        if not finished:
+            return {}
+        try:
+            return dict(zip([f.key for f in finished], self.client.gather(finished)))
+        except Exception:  # noqa: BLE001 - e.g. a result lost with its worker: _outcome sorts each out
+            return {}
+
+    def _outcome(self, future, task, futures: list):
+        """The outcome of a future whose result was not gathered with its batch."""
+        fetch_error = None
+        if future.status != "error" and not future.cancelled():
+            # Finished (its batch's gather failed) or lost with its worker:
+            # result() waits for the scheduler to recompute it if need be.
+            try:
+                return future.result()
+            except Exception as exc:  # noqa: BLE001 - the recomputation failed, or the fetch did: see below
+                fetch_error = exc
+        if future.cancelled():
+            if self.client.status != "running":
+                # The scheduler died (or its host): every unfinished task
+                # is lost with it.  Stop the run instead of failing each
+                # region; the driver marks it failed, --resume completes it.
+                raise ClusterError(
+                    f"lost the Dask scheduler {self._scheduler_address()} with "
+                    f"{sum(not f.done() or f.cancelled() for f in futures)} regions unfinished"
+                )
+            # Cancelled while the client is connected: not the region's fault.
+            exc = CancelledError(f"task {future.key} was cancelled (scheduler restarted or connection lost)")
+            return RegionFailure.from_exception(task, exc, tb="", retryable=True)
+        # What reaches here got past the job's own handling: a worker died
+        # under it, or I/O kept failing through the retries.
+        if future.status == "error":
+            exc, tb = future.exception(), future.traceback()
+        else:  # its result could not be fetched
+            exc, tb = fetch_error, getattr(fetch_error, "__traceback__", None)
+        text = "".join(traceback.format_exception(type(exc), exc, tb))
+        failure = RegionFailure.from_exception(task, exc, tb=text, retryable=True)
+        if type(exc).__name__ == "KilledWorker":
+            failure = replace(failure, message=self._killed_worker_message(exc))
+        return failure
+
+    def _scheduler_address(self) -> str:
+        try:
+            return self.client.scheduler.address
+        except AttributeError:
+            return "(address unknown)"
+
+    def _killed_worker_message(self, exc) -> str:
+        """Why a region ended as ``KilledWorker``, in words an on-call engineer can act on."""
+        tries = getattr(exc, "allowed_failures", 0) + 1
+        last = getattr(exc, "last_worker", None)
+        worker = getattr(last, "address", "?")
+        message = f"the worker running this region died {tries} times (the region's job may exceed the worker's memory limit)"
+        reason = None
+        if self.worker_death_reason is not None and getattr(last, "name", None) is not None:
+            try:
+                reason = self.worker_death_reason(str(last.name))
+            except Exception:  # noqa: BLE001 - the reason is a bonus, never a new failure
+                log.debug("no reason for the death of %s", last.name, exc_info=True)
+        if reason:
+            return f"the worker running this region died {tries} times: {reason}; last worker {worker}, see its log"
+        try:  # A nanny that killed its worker for memory says so in the scheduler's event log.
+            events = [e for _, e in self.client.get_events("worker-restart-memory") if e.get("worker") == worker]
+        except Exception:  # noqa: BLE001 - the reason is a bonus, never a new failure
+            events = []
+        if events:
+            message = (
+                f"the worker running this region died {tries} times: its job went over the worker's memory limit "
+                f"(the nanny restarted {worker} at {events[-1]['rss'] / 2**20:.0f} MiB)"
+            )
+        return f"{message}; last worker {worker}, see its log"

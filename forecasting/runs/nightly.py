@@ -1,0 +1,285 @@
+"""The nightly run: list regions, submit one job each, store what comes back.
+
+The driver is handed an executor (serial or Dask, see
+:mod:`forecasting.runs.executors`) and never knows what cluster is behind it.
+It reads only the list of regions from the cache, never their histories;
+each outcome is written to the results store as soon as it arrives, so a
+run that is interrupted keeps what it computed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pandas as pd
+
+from forecasting.store.backtests import load_champions
+from forecasting.config.forecast import ForecastConfig, ModelSpec
+from forecasting.data.cache import from_epoch_seconds, freq_seconds, open_cache
+from forecasting.errors import StoreError, UsageError
+from forecasting.runs.tasks import RegionFailure, RegionTask, run_task
+from forecasting.logs.records import run_context
+from forecasting.runs.progress import Progress
+from forecasting.store.results import ResultsStore, export_run, store_url
+from forecasting.store.lock import run_lock
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a finished run did."""
+
+    run_id: str
+    run_date: str
+    status: str
+    n_regions: int
+    n_ok: int
+    n_failed: int
+    wall_seconds: float
+    folder: Path
+    store: str
+    failures: list = field(default_factory=list)
+
+    @property
+    def failed_fraction(self) -> float:
+        return self.n_failed / self.n_regions if self.n_regions else 0.0
+
+
+def run_status(n_failed: int, n_regions: int, max_failed_fraction: float) -> str:
+    """``succeeded``, ``partial`` (few failures) or ``failed`` (too many)."""
+    if n_failed == 0:
+        return "succeeded"
+    return "partial" if n_failed / n_regions <= max_failed_fraction else "failed"
+
+
+def region_configs(store, config: ForecastConfig, regions: list[str], use_champions: bool | None, url: str) -> dict:
+    """Per-region job configs that use the regions' backtest champions."""
+    if use_champions is False:
+        return {}
+    champs = load_champions(store)
+    if champs.empty:
+        if use_champions:
+            raise UsageError(
+                f"--models champion: the results store {url} holds no champions; "
+                "run 'forecasting backtest' with the same --out (or --store) first"
+            )
+        return {}
+    wanted = set(regions)
+    out = {
+        row.region: replace(config, models=(ModelSpec.parse(row.model),), interval_adjustment=float(row.interval_adjustment))
+        for row in champs.itertuples()
+        if row.region in wanted
+    }
+    log.info("models: backtest champions for %d regions, %s for the other %d",
+             len(out), ",".join(m.label for m in config.models), len(wanted) - len(out))
+    return out
+
+
+def new_run_id(run_date: str) -> str:
+    """A unique, sortable, readable run id."""
+    return f"{run_date}-{time.strftime('%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
+def select_regions(available: list[str], requested: list[str] | None) -> list[str]:
+    """The regions to run: all, or the requested ones (which must exist)."""
+    if not requested:
+        return list(available)
+    known = set(available)
+    missing = [r for r in requested if r not in known]
+    if missing:
+        from forecasting.config.forecast import did_you_mean
+
+        hint = did_you_mean(missing[0], available)
+        raise UsageError(f"--regions: not in the cache: {', '.join(map(repr, missing))}{hint}")
+    return list(dict.fromkeys(requested))
+
+
+def default_run_date(summaries: pd.DataFrame, freq: str) -> str:
+    """The local date after the latest slot of any region: forecast what comes next."""
+    dates = []
+    for row in summaries.dropna(subset=["last_ts"]).itertuples():
+        after = from_epoch_seconds([int(row.last_ts) + freq_seconds(freq)])[0]
+        dates.append(after.tz_convert(row.timezone).normalize().strftime("%Y-%m-%d"))
+    if not dates:
+        raise UsageError("the cache holds no orders: nothing to forecast")
+    return max(dates)
+
+
+def validate_run_date(run_date: str) -> str:
+    try:
+        return pd.Timestamp(run_date).strftime("%Y-%m-%d")
+    except (ValueError, TypeError):
+        raise UsageError(f"--run-date must be a date like 2024-12-31, got {run_date!r}") from None
+
+
+def run_nightly(
+    cache_path,
+    out_dir,
+    executor,
+    config: ForecastConfig,
+    regions: list[str] | None = None,
+    run_date: str | None = None,
+    store: str | None = None,
+    cluster: str = "",
+    show_progress: bool = False,
+    use_champions: bool | None = None,
+    resume: str | None = None,
+    store_timeout: float = 30.0,
+) -> RunSummary:
+    """Forecast every (or every requested) region of a cache.
+
+    Parameters
+    ----------
+    cache_path : path-like
+        The SQLite cache.
+    out_dir : path-like
+        Output folder: the default results store and ``runs/<run_id>/``.
+    executor : Executor
+        Where the jobs run.
+    config : ForecastConfig
+        What each job does.
+    regions : list of str, optional
+        Subset of regions (default: all).
+    run_date : str, optional
+        ``YYYY-MM-DD``; default: the day after the cache's latest slot.
+    store : str, optional
+        SQLAlchemy URL of the results store.
+    cluster : str
+        Label of the cluster, recorded with the run.
+    show_progress : bool
+        Draw a progress bar when standard error is a terminal.
+    use_champions : bool, optional
+        Forecast each region with its backtest champion (and its calibrated
+        interval).  ``None``: when the store holds champions; regions
+        without one use ``config.models``.
+    resume : str, optional
+        Id of an earlier run to complete: its regions that are not ``ok``
+        are recomputed with the run's own configuration, run date and
+        region list (``config``, ``regions`` and ``run_date`` are ignored).
+    store_timeout : float
+        Seconds a write to a SQLite store waits for another writer.
+
+    Raises
+    ------
+    RunLockedError
+        Another driver is computing the same run date.
+    """
+    out_dir = Path(out_dir)
+    # A bad cache, --regions or --run-date is refused before anything is written.
+    plan = None if resume else _new_plan(cache_path, config, regions, run_date)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    url = store_url(out_dir, store)
+    results = ResultsStore(url, busy_timeout=store_timeout)
+    try:
+        if resume:
+            plan = _resume_plan(results, resume, cache_path)
+        run_id, run_date, config, cache_path = plan.run_id, plan.run_date, plan.config, plan.cache_path
+        configs = region_configs(results, config, plan.todo, use_champions, url)
+        with run_lock(results.engine, "nightly", run_date, run_id), run_context(run_id):  # run=<id> on its log lines
+            if resume:
+                results.resume_run(run_id)
+            else:
+                results.start_run(run_id, "nightly", run_date, cache_path, cluster or executor.name, config, plan.todo)
+            return _execute(results, executor, plan, configs, out_dir, cluster, show_progress)
+    finally:
+        results.close()
+
+
+@dataclass(frozen=True)
+class _Plan:
+    run_id: str
+    run_date: str
+    config: ForecastConfig
+    cache_path: str
+    todo: list
+    n_regions: int
+
+
+def _new_plan(cache_path, config, regions, run_date) -> _Plan:
+    cache = open_cache(cache_path)
+    summaries = cache.region_summaries()
+    selected = select_regions(summaries.region.tolist(), regions)
+    run_date = validate_run_date(run_date) if run_date else default_run_date(summaries, cache.freq)
+    return _Plan(new_run_id(run_date), run_date, config, str(cache.path), selected, len(selected))
+
+
+def _resume_plan(results, run_id: str, cache_path) -> _Plan:
+    run = results.run(run_id)
+    if run["kind"] != "nightly":
+        raise UsageError(f"--resume: run {run_id} is a {run['kind']} run, not a nightly run")
+    later = results.later_run(run_id)
+    if later is not None:
+        raise UsageError(
+            f"--resume: run {later['run_id']} for the same date {run['run_date']} started after {run_id}; "
+            f"resume that one instead"
+        )
+    # The run's own cache unless another is given (the cache may have moved).
+    cache = open_cache(cache_path or run["cache_path"])
+    config = ForecastConfig.from_dict(json.loads(run["config_json"]), source=f"run {run_id}")
+    outcomes = results.region_outcomes(run_id)
+    todo = outcomes.region[outcomes.status != "ok"].tolist()
+    log.info("resuming run %s: %d of %d regions to compute", run_id, len(todo), len(outcomes))
+    return _Plan(run_id, run["run_date"], config, str(cache.path), todo, len(outcomes))
+
+
+def _execute(results, executor, plan: _Plan, configs: dict, out_dir: Path, cluster: str, show_progress: bool) -> RunSummary:
+    run_id, config = plan.run_id, plan.config
+    worker_cache = executor.worker_cache_path or plan.cache_path
+    tasks = [RegionTask(r, worker_cache, plan.run_date, configs.get(r, config), run_id) for r in plan.todo]
+    progress = Progress(len(tasks), enabled=None if show_progress else False)
+    log.info("run %s: %d regions, run date %s, cluster %s, store %s", run_id, len(tasks), plan.run_date,
+             cluster or executor.name, results.url)
+    if executor.dashboard_link:
+        log.info("dashboard: %s", executor.dashboard_link)
+    started = time.monotonic()
+    try:
+        results.mark_running(run_id, plan.todo)
+        for outcome in executor.run(run_task, tasks):
+            results.record(run_id, outcome)
+            if not outcome.ok:
+                # One line, tagged with the region: the worker logged the traceback (run.json keeps it).
+                log.warning("region %s failed: %s: %s", outcome.region, outcome.error_type, outcome.message,
+                            extra={"region": outcome.region})
+            progress.update(outcome.ok)
+        progress.close()
+        outcomes = results.region_outcomes(run_id)
+        n_failed = int((outcomes.status != "ok").sum())
+        status = run_status(n_failed, plan.n_regions, config.max_failed_fraction)
+        message = f"{n_failed} of {plan.n_regions} regions failed" if n_failed else None
+        results.finish_run(run_id, status, message=message)
+        folder = out_dir / "runs" / run_id
+        try:
+            export_run(results, run_id, folder)
+        except OSError as exc:  # disk full, permissions: the store holds everything, re-export on resume
+            raise StoreError(f"writing the run's files to {folder} failed: {exc}") from None
+    except BaseException as exc:
+        progress.close()
+        message = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+        try:
+            results.finish_run(run_id, "failed", message=f"{message}; complete it with --resume {run_id}")
+        except Exception as store_exc:  # noqa: BLE001 - report the original error, not this one
+            log.error("could not mark run %s failed in the store: %s", run_id, store_exc)
+        raise
+    failures = [
+        RegionFailure(region=r.region, key="", error_type=r.error_type or "", message=r.message or "",
+                      traceback=r.traceback or "", worker=r.worker or "", duration=r.duration_s or 0.0)
+        for r in outcomes[outcomes.status == "failed"].itertuples()
+    ]
+    return RunSummary(
+        run_id=run_id,
+        run_date=plan.run_date,
+        status=status,
+        n_regions=plan.n_regions,
+        n_ok=plan.n_regions - n_failed,
+        n_failed=n_failed,
+        wall_seconds=time.monotonic() - started,
+        folder=folder,
+        store=results.url,
+        failures=failures,
+    )

@@ -1,0 +1,1 @@
+"""The results store (SQLAlchemy): one module per group of tables."""

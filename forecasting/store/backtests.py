@@ -1,0 +1,131 @@
+"""Backtest bookkeeping in the results store: tasks, window predictions, champions.
+
+Each finished window is written in one transaction (its predictions and its
+task row together) as soon as it arrives, so an interrupted backtest keeps
+everything it computed, and running it again skips every finished task.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pandas as pd
+import sqlalchemy as sa
+
+from forecasting.data.cache import from_epoch_seconds, to_epoch_seconds
+from forecasting.models.base import FORECAST_COLUMNS
+from forecasting.store.results import ResultsStore, backtest_predictions, backtest_tasks, backtests, champions
+
+#: Task statuses a resumed backtest does not run again.  ``failed``: the
+#: model or data failed, and would again; ``lost``: a worker died or I/O
+#: kept failing, worth another try.
+FINISHED = ("ok", "failed")
+
+
+class BacktestStore(ResultsStore):
+    """:class:`~forecasting.store.results.ResultsStore` plus the backtest tables."""
+
+    def start_backtest(self, bt_id: str, cache_path: str, config: dict, tasks) -> set[str]:
+        """Register a backtest and its tasks; return the keys already finished.
+
+        A backtest id that exists already is resumed: its finished tasks are
+        kept, the others (pending, or interrupted) will run again.
+        """
+        with self.engine.begin() as conn:
+            exists = conn.execute(sa.select(backtests.c.backtest_id).where(backtests.c.backtest_id == bt_id)).first()
+            if exists is None:
+                conn.execute(
+                    backtests.insert(),
+                    [{"backtest_id": bt_id, "cache_path": cache_path, "config_json": json.dumps(config, default=str),
+                      "started_at": time.time(), "status": "running"}],
+                )
+                conn.execute(
+                    backtest_tasks.insert(),
+                    [{"backtest_id": bt_id, "key": t.key, "region": t.region, "model": t.model.label, "cutoff": t.cutoff,
+                      "status": "pending"} for t in tasks],
+                )
+                return set()
+            conn.execute(backtests.update().where(backtests.c.backtest_id == bt_id).values(status="running", finished_at=None))
+            done = conn.execute(
+                sa.select(backtest_tasks.c.key).where(
+                    (backtest_tasks.c.backtest_id == bt_id) & backtest_tasks.c.status.in_(FINISHED)
+                )
+            ).scalars()
+            return set(done)
+
+    def record_window(self, bt_id: str, task, outcome) -> None:
+        """Store one window's outcome (and predictions) in one transaction."""
+        where = (
+            (backtest_predictions.c.backtest_id == bt_id)
+            & (backtest_predictions.c.region == task.region)
+            & (backtest_predictions.c.model == task.model.label)
+            & (backtest_predictions.c.cutoff == task.cutoff)
+        )
+        with self.engine.begin() as conn:
+            conn.execute(backtest_predictions.delete().where(where))
+            if outcome.ok:
+                frame = outcome.frame
+                rows = pd.DataFrame({"ts": to_epoch_seconds(frame.index)})
+                for col in ("actual", *FORECAST_COLUMNS):
+                    rows[col] = frame[col].to_numpy(dtype=float)
+                rows = rows.astype(object).where(rows.notna(), None)
+                rows.insert(0, "backtest_id", bt_id)
+                rows.insert(1, "region", task.region)
+                rows.insert(2, "model", task.model.label)
+                rows.insert(3, "cutoff", task.cutoff)
+                conn.execute(backtest_predictions.insert(), rows.to_dict("records"))
+                values = {"status": "ok", "scale": outcome.scale, "duration_s": outcome.duration, "worker": outcome.worker,
+                          "error_type": None, "message": None, "traceback": None}
+            else:
+                values = {"status": "lost" if outcome.retryable else "failed", "scale": None, "duration_s": outcome.duration, "worker": outcome.worker,
+                          "error_type": outcome.error_type, "message": outcome.message, "traceback": outcome.traceback}
+            conn.execute(
+                backtest_tasks.update()
+                .where((backtest_tasks.c.backtest_id == bt_id) & (backtest_tasks.c.key == task.key))
+                .values(**values)
+            )
+
+    def finish_backtest(self, bt_id: str, status: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(backtests.update().where(backtests.c.backtest_id == bt_id).values(status=status, finished_at=time.time()))
+
+    def tasks(self, bt_id: str) -> pd.DataFrame:
+        """Every task row of a backtest."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(backtest_tasks).where(backtest_tasks.c.backtest_id == bt_id)).mappings().all()
+        return pd.DataFrame(rows, columns=[c.name for c in backtest_tasks.columns])
+
+    def predictions(self, bt_id: str, region: str) -> pd.DataFrame:
+        """One region's window predictions (``model, cutoff, timestamp, actual, yhat, q10, q50, q90``)."""
+        cols = [backtest_predictions.c[c] for c in ("model", "cutoff", "ts", "actual", *FORECAST_COLUMNS)]
+        q = sa.select(*cols).where((backtest_predictions.c.backtest_id == bt_id) & (backtest_predictions.c.region == region))
+        with self.engine.connect() as conn:
+            frame = pd.DataFrame(conn.execute(q.order_by("model", "cutoff", "ts")).all(), columns=[c.name for c in cols])
+        frame.insert(2, "timestamp", from_epoch_seconds(frame.pop("ts")))
+        frame["actual"] = frame["actual"].astype(float)
+        return frame
+
+    def save_champions(self, frame: pd.DataFrame, bt_id: str) -> None:
+        """Replace the champions of the regions in ``frame`` (one transaction)."""
+        now = time.time()
+        rows = [
+            {"region": r.region, "model": r.model, "mase": _num(r.mase), "seasonal_naive_mase": _num(r.seasonal_naive_mase),
+             "interval_adjustment": float(r.interval_adjustment), "reason": r.reason, "backtest_id": bt_id, "selected_at": now}
+            for r in frame.itertuples()
+        ]
+        with self.engine.begin() as conn:
+            conn.execute(champions.delete().where(champions.c.region.in_(list(frame.region))))
+            if rows:
+                conn.execute(champions.insert(), rows)
+
+
+def load_champions(store: ResultsStore) -> pd.DataFrame:
+    """The current champion of every region that has one."""
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.select(champions).order_by(champions.c.region)).mappings().all()
+    return pd.DataFrame(rows, columns=[c.name for c in champions.columns])
+
+
+def _num(value):
+    return None if value is None or pd.isna(value) else float(value)
