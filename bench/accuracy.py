@@ -17,7 +17,7 @@ from pathlib import Path
 
 from deploy.clusters import open_executor
 from forecasting.config.backtest import BacktestConfig
-from forecasting.runs.backtest_run import run_backtest
+from forecasting.runs.backtest import run_backtest
 from forecasting.data.importer import import_csv
 from forecasting.data.synthetic import SyntheticSpec, build_synthetic_cache
 from forecasting.datasets import nycflights13 as nyc

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from deploy.clusters import open_executor
 from forecasting.config.backtest import BacktestConfig
-from forecasting.runs.backtest_run import run_backtest
+from forecasting.runs.backtest import run_backtest
 from forecasting.data.synthetic import SyntheticSpec, build_synthetic_cache
 
 from bench.measure import Stopwatch, add_speedups, make_row, rotated, run_record, verdict, wait_until_idle

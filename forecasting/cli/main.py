@@ -404,7 +404,7 @@ def _split(value: str | None) -> list[str] | None:
 def cmd_backtest(args) -> int:
     from deploy.clusters import open_executor
     from forecasting.config.backtest import load_backtest_config
-    from forecasting.runs.backtest_run import run_backtest
+    from forecasting.runs.backtest import run_backtest
     from forecasting.config.forecast import load_config
     from forecasting.runs.executors import serial_requested
 

@@ -1,34 +1,50 @@
-"""Rolling-origin backtests: cutoffs, the flat task list, and the window job.
+"""Rolling-origin backtests: cutoffs, the flat task list, and the run that streams it into the store.
 
 A backtest is a cartesian product, regions x model parameter sets x cutoffs,
-mapped over one job (:func:`backtest_window`), like a grid search crossed
-with cross-validation folds.  Each task is a small descriptor; the worker
-reads its region from the cache.  A fit sees only orders strictly before
-its cutoff (the cutoff's local midnight).  Regressors in the forecast window
-are the values the cache holds: calendar, holidays, scheduled events and
-promotions were known in advance; weather is taken as recorded, which is an
-optimistic assumption (a real forecast would use a weather forecast).
-Its configuration is :class:`forecasting.config.backtest.BacktestConfig`.
+mapped over one job (:func:`forecasting.runs.jobs.backtest_window`, the
+engine at a cutoff), like a grid search crossed with cross-validation folds.
+Each task is a small descriptor; the worker reads its region from the cache.
+A fit sees only orders strictly before its cutoff (the cutoff's local
+midnight).  Regressors in the forecast window are the values the cache
+holds: calendar, holidays, scheduled events and promotions were known in
+advance; weather is taken as recorded, which is an optimistic assumption (a
+real forecast would use a weather forecast).
+
+Like the nightly run, :func:`run_backtest` is handed an executor and never
+knows what cluster is behind it; the shared loop
+(:func:`forecasting.runs.loop.drain`) stores each finished window as it
+arrives.  The backtest id is derived from what is being evaluated, so running
+the same backtest again skips every finished task (resume).  Once every task
+has an outcome, :mod:`forecasting.runs.backtest_report` chooses the
+champions and writes the reports.  Its configuration is
+:class:`forecasting.config.backtest.BacktestConfig`.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import itertools
 import json
+import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
 from forecasting.config.backtest import BacktestConfig
-from forecasting.config.forecast import ForecastConfig, ModelSpec, parse_duration
+from forecasting.config.forecast import ForecastConfig, parse_duration
 from forecasting.data.cache import open_cache
-from forecasting.errors import ModelError, RegionDataError, UsageError
-from forecasting.engine.features import build_features
-from forecasting.runs.tasks import check_history, history_and_horizon, worker_name
-from forecasting.engine.metrics import seasonal_scale
+from forecasting.errors import UsageError
+from forecasting.logs.records import log_scope, set_run_id
+from forecasting.runs.backtest_report import evaluate, write_csv
+from forecasting.runs.loop import drain
+from forecasting.runs.nightly import default_run_date, select_regions
+from forecasting.runs.tasks import BacktestTask
+from forecasting.store.backtests import BacktestStore
+from forecasting.store.results import store_url
+
+log = logging.getLogger(__name__)
 
 
 def make_cutoffs(history_end: str, config: BacktestConfig) -> list[str]:
@@ -83,45 +99,6 @@ def backtest_id(cache_meta: dict, cache_path: str, regions, candidates, cutoffs,
     return "bt-" + hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-@dataclass(frozen=True)
-class BacktestTask:
-    """One region, one model parameter set, one cutoff."""
-
-    region: str
-    cache_path: str
-    model: ModelSpec
-    cutoff: str
-    config: ForecastConfig
-    backtest_id: str = ""
-
-    @property
-    def key(self) -> str:
-        return f"backtest-{self.backtest_id}-{self.region}-{self.model.label}-{self.cutoff}"
-
-    def compute(self) -> "WindowResult":
-        return backtest_window(self)
-
-
-@dataclass(frozen=True)
-class WindowResult:
-    """Forecast and actuals of one backtest window.
-
-    ``frame`` is indexed by the window's UTC slots with columns ``actual,
-    yhat, q10, q50, q90``; ``scale`` is the training history's weekly
-    seasonal-naive mean absolute error (MASE's denominator).
-    """
-
-    region: str
-    key: str
-    model: str
-    cutoff: str
-    frame: pd.DataFrame
-    scale: float
-    duration: float
-    worker: str
-    ok = True
-
-
 def tasks_for(regions, cache_path: str, candidates, cutoffs, config: ForecastConfig, bt_id: str) -> list[BacktestTask]:
     """The flat task list: regions x candidates x cutoffs."""
     return [
@@ -130,38 +107,98 @@ def tasks_for(regions, cache_path: str, candidates, cutoffs, config: ForecastCon
     ]
 
 
-@functools.lru_cache(maxsize=4)
-def _region_data(reader, region: str):
-    # A worker runs many windows of the same region in a row: read it once.
-    return reader.load_region(region)
+@dataclass(frozen=True)
+class BacktestSummary:
+    """What a backtest did and where its reports are."""
+
+    backtest_id: str
+    n_tasks: int
+    n_resumed: int
+    n_failed: int
+    cutoffs: list
+    folder: Path
+    store: str
+    champions: pd.DataFrame
+    wall_seconds: float
+
+    @property
+    def mean_mase_ratio(self) -> float:
+        """Mean over regions of champion MASE / seasonal-naive MASE."""
+        c = self.champions
+        return float((c.mase / c.seasonal_naive_mase).mean())
 
 
-def backtest_window(task: BacktestTask) -> WindowResult:
-    """Fit ``task.model`` on the history before ``task.cutoff`` and forecast the window.
+@log_scope  # the backtest id set below tags its log lines (run=bt-...) until it returns
+def run_backtest(
+    cache_path,
+    out_dir,
+    executor,
+    config: BacktestConfig,
+    job_config: ForecastConfig | None = None,
+    regions: list[str] | None = None,
+    store: str | None = None,
+    show_progress: bool = False,
+    plots: bool = True,
+    stop_after: int | None = None,
+) -> BacktestSummary:
+    """Backtest every candidate model on every region and cutoff.
 
-    Raises
-    ------
-    RegionDataError
-        Too little usable history before the cutoff, or no actuals after it.
-    ModelError
-        The model failed to fit or predict.
+    Parameters
+    ----------
+    cache_path, out_dir : path-like
+        The cache, and the folder for the reports (and default store).
+    executor : Executor
+        Where the tasks run.
+    config : BacktestConfig
+        Cutoffs, candidates and selection rules.
+    job_config : ForecastConfig, optional
+        Data-quality thresholds of the jobs (its horizon is replaced by the
+        backtest's).
+    regions : list of str, optional
+        Subset of regions.
+    store : str, optional
+        SQLAlchemy URL of the results store (default ``OUT/results.sqlite``).
+    show_progress : bool
+        Progress bar on a terminal.
+    plots : bool
+        Write the PNG reports.
+    stop_after : int, optional
+        Stop (as if interrupted) after this many new task outcomes; for
+        tests of resuming.
     """
-    start = time.perf_counter()
-    data = _region_data(open_cache(task.cache_path), task.region)
-    y, future = history_and_horizon(data, task.cutoff, task.config)
-    check_history(y, task.config, task.region)
-    actual = data.orders.reindex(future)
-    if actual.isna().all():
-        raise RegionDataError(task.region, f"no actual orders after the cutoff {task.cutoff}")
-    features = build_features(data, y.index.append(future))
-    X, X_future = features.iloc[: len(y)], features.iloc[len(y):]
+    started = time.monotonic()
+    cache = open_cache(cache_path)
+    summaries = cache.region_summaries()
+    selected = select_regions(summaries.region.tolist(), regions)
+    history_end = default_run_date(summaries, cache.freq)
+    cutoffs = make_cutoffs(history_end, config)
+    candidates = config.candidates()
+    job_config = (job_config or ForecastConfig()).with_overrides(horizon=config.horizon)
+    bt_id = backtest_id(cache.meta, str(cache.path), selected, candidates, cutoffs, job_config)
+    set_run_id(bt_id)
+    tasks = tasks_for(selected, executor.worker_cache_path or str(cache.path), candidates, cutoffs, job_config, bt_id)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    url = store_url(out_dir, store)
+    results = BacktestStore(url)
     try:
-        forecast = task.model.build().fit(y, X, horizon=len(future)).predict(X_future)
-    except Exception as exc:  # noqa: BLE001 - any model failure is this window's
-        raise ModelError(task.region, f"{task.model.label} at cutoff {task.cutoff}: {type(exc).__name__}: {exc}") from exc
-    frame = forecast.assign(actual=actual.to_numpy(dtype=float))[["actual", "yhat", "q10", "q50", "q90"]]
-    return WindowResult(
-        task.region, task.key, task.model.label, task.cutoff, frame, seasonal_scale(y), time.perf_counter() - start, worker_name()
-    )
-
-
+        done = results.start_backtest(bt_id, str(cache.path), {"backtest": config.to_dict(), "job": job_config.to_dict()}, tasks)
+        todo = [t for t in tasks if t.key not in done]
+        by_key = {t.key: t for t in todo}
+        log.info(
+            "backtest %s: %d regions x %d models x %d cutoffs = %d tasks (%d done before, %d to run)",
+            bt_id, len(selected), len(candidates), len(cutoffs), len(tasks), len(done), len(todo),
+        )
+        drain(executor, todo, lambda outcome: results.record_window(bt_id, by_key[outcome.key], outcome), unit="tasks",
+              show_progress=show_progress, failure_level=logging.DEBUG, stop_after=stop_after)
+        champions = evaluate(results, bt_id, selected, candidates, config, out_dir, plots, cache)
+        results.finish_backtest(bt_id, "finished")
+        task_rows = results.tasks(bt_id)
+    except BaseException:
+        results.finish_backtest(bt_id, "interrupted")
+        raise
+    finally:
+        results.close()
+    failed = task_rows[task_rows.status.isin(["failed", "lost"])]
+    write_csv(out_dir / "failures.csv", failed, ["region", "model", "cutoff", "status", "error_type", "message"])
+    return BacktestSummary(bt_id, len(tasks), len(done), len(failed), cutoffs, out_dir, url, champions, time.monotonic() - started)

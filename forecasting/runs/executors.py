@@ -32,7 +32,7 @@ from dataclasses import replace
 from typing import Callable, Iterable, Iterator, Protocol
 
 from forecasting.errors import ClusterError
-from forecasting.runs.tasks import RegionFailure, RegionTask, TRANSIENT_ERRORS
+from forecasting.runs.outcomes import TRANSIENT_ERRORS, RegionFailure
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class Executor(Protocol):
     dashboard_link: str | None
     worker_cache_path: str | None
 
-    def run(self, fn: Callable, tasks: Iterable[RegionTask]) -> Iterator:
+    def run(self, fn: Callable, tasks: Iterable) -> Iterator:
         """Yield one outcome per task, in completion order."""
 
 
@@ -71,7 +71,7 @@ class SerialExecutor:
     def __init__(self, retries: int = 2):
         self.retries = retries
 
-    def run(self, fn: Callable, tasks: Iterable[RegionTask]) -> Iterator:
+    def run(self, fn: Callable, tasks: Iterable) -> Iterator:
         for task in tasks:
             start = time.perf_counter()
             for attempt in range(self.retries + 1):
@@ -119,7 +119,7 @@ class DaskExecutor:
         except Exception:  # noqa: BLE001 - no dashboard (bokeh missing) is not an error
             return None
 
-    def run(self, fn: Callable, tasks: Iterable[RegionTask]) -> Iterator:
+    def run(self, fn: Callable, tasks: Iterable) -> Iterator:
         from distributed import as_completed
 
         tasks = list(tasks)

@@ -22,9 +22,10 @@ from forecasting.store.backtests import load_champions
 from forecasting.config.forecast import ForecastConfig, ModelSpec
 from forecasting.data.cache import from_epoch_seconds, freq_seconds, open_cache
 from forecasting.errors import StoreError, UsageError
-from forecasting.runs.tasks import RegionFailure, RegionTask, run_task
+from forecasting.runs.loop import drain
+from forecasting.runs.outcomes import RegionFailure
+from forecasting.runs.tasks import RegionTask
 from forecasting.logs.records import run_context
-from forecasting.runs.progress import Progress
 from forecasting.store.results import ResultsStore, export_run, store_url
 from forecasting.store.lock import run_lock
 
@@ -232,7 +233,6 @@ def _execute(results, executor, plan: _Plan, configs: dict, out_dir: Path, clust
     run_id, config = plan.run_id, plan.config
     worker_cache = executor.worker_cache_path or plan.cache_path
     tasks = [RegionTask(r, worker_cache, plan.run_date, configs.get(r, config), run_id) for r in plan.todo]
-    progress = Progress(len(tasks), enabled=None if show_progress else False)
     log.info("run %s: %d regions, run date %s, cluster %s, store %s", run_id, len(tasks), plan.run_date,
              cluster or executor.name, results.url)
     if executor.dashboard_link:
@@ -240,14 +240,7 @@ def _execute(results, executor, plan: _Plan, configs: dict, out_dir: Path, clust
     started = time.monotonic()
     try:
         results.mark_running(run_id, plan.todo)
-        for outcome in executor.run(run_task, tasks):
-            results.record(run_id, outcome)
-            if not outcome.ok:
-                # One line, tagged with the region: the worker logged the traceback (run.json keeps it).
-                log.warning("region %s failed: %s: %s", outcome.region, outcome.error_type, outcome.message,
-                            extra={"region": outcome.region})
-            progress.update(outcome.ok)
-        progress.close()
+        drain(executor, tasks, lambda outcome: results.record(run_id, outcome), show_progress=show_progress)
         outcomes = results.region_outcomes(run_id)
         n_failed = int((outcomes.status != "ok").sum())
         status = run_status(n_failed, plan.n_regions, config.max_failed_fraction)
@@ -259,7 +252,6 @@ def _execute(results, executor, plan: _Plan, configs: dict, out_dir: Path, clust
         except OSError as exc:  # disk full, permissions: the store holds everything, re-export on resume
             raise StoreError(f"writing the run's files to {folder} failed: {exc}") from None
     except BaseException as exc:
-        progress.close()
         message = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
         try:
             results.finish_run(run_id, "failed", message=f"{message}; complete it with --resume {run_id}")

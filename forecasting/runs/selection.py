@@ -1,10 +1,21 @@
-"""From backtest windows to a leaderboard and a champion per region.
+"""Choosing models from scored windows: the one place selection rules live.
 
-Pure functions on one region's window predictions (columns ``model, cutoff,
-timestamp, actual, yhat, q10, q50, q90``) and task rows (``model, cutoff,
-status, scale``).  Nothing here reads or writes anything.
+Two sources of scored windows, one module:
+
+* the nightly job's own hold-out (one window at the end of each region's
+  history, scored per candidate): :func:`rank_candidates` orders the
+  candidates to try, best first;
+* a backtest's windows (many cutoffs): :func:`select_region` builds the
+  leaderboard and picks the champion the nightly run then uses.
+
+Pure functions on scores, or on one region's window predictions (columns
+``model, cutoff, timestamp, actual, yhat, q10, q50, q90``) and task rows
+(``model, cutoff, status, scale``).  Nothing here reads or writes anything.
 
 Rules (documented in the README):
+
+* Nightly hold-out: the lowest MASE first; candidates whose hold-out failed
+  (NaN) go last, in config order, since the hold-out may be what broke them.
 
 * A model's MASE in a region is the mean over its windows of the window's
   mean absolute error divided by the window's scale (the training history's
@@ -35,6 +46,17 @@ from forecasting.models.base import adjust_interval
 
 COVERAGE = 0.8
 COMBINATION = "combination"
+
+
+def rank_candidates(specs, scores: dict) -> list:
+    """``specs`` ordered by hold-out MASE (``scores`` by model name), best first;
+    those without a finite score last, in their given order."""
+
+    def key(i):
+        s = scores.get(specs[i].name, float("nan"))
+        return (0, s, i) if np.isfinite(s) else (1, 0.0, i)
+
+    return [specs[i] for i in sorted(range(len(specs)), key=key)]
 
 
 def bucket_labels(frame: pd.DataFrame, width_days: int) -> pd.Series:

@@ -1,44 +1,32 @@
-"""The per-region job: one function every runner executes.
+"""Task descriptors, and the one function every runner executes.
 
-:func:`run_task` is what runners submit.  It takes a :class:`RegionTask`, a
-descriptor of a few hundred bytes (region id, cache path, run date, config):
-data never travels with the task, each worker reads its region from the
-cache it was shipped.  The function is importable from the installed
-package, so Dask pickles it by reference.
+:func:`run_task` is what runners submit.  A task is a descriptor of a few
+hundred bytes -- region id, cache path, origin, config -- with a
+deterministic ``key`` and a ``compute()`` that calls one of the jobs of
+:mod:`forecasting.runs.jobs`: :class:`RegionTask` (the nightly job at a run
+date) and :class:`BacktestTask` (one model at one cutoff).  Data never
+travels with a task, each worker reads its region from the cache it was
+shipped.  Everything is importable from the installed package, so Dask
+pickles it by reference.
 
-Outcomes are a :class:`RegionResult` or a :class:`RegionFailure`.
-Deterministic failures (bad data, a model that cannot fit) are returned as a
-``RegionFailure`` straight away; retrying them would fail the same way.
-Transient failures (I/O) are raised, so that the runner retries them.
+Outcomes are those of :mod:`forecasting.runs.outcomes`.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import sqlite3
 import sys
 import time
-import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import numpy as np
-import pandas as pd
 from threadpoolctl import ThreadpoolController
 
-from forecasting.config.forecast import ForecastConfig, parse_duration
-from forecasting.data.cache import RegionData, open_cache
-from forecasting.errors import ModelError, RegionDataError
-from forecasting.engine.features import build_features
+from forecasting.config.forecast import ForecastConfig, ModelSpec
 from forecasting.logs.records import task_context, task_fields
-from forecasting.engine.metrics import mase
-from forecasting.models.base import adjust_interval
+from forecasting.runs.jobs import backtest_window, forecast_region
+from forecasting.runs.outcomes import TRANSIENT_ERRORS, RegionFailure, RegionResult, WindowResult, worker_name
 
 log = logging.getLogger(__name__)
-
-#: Exceptions worth another attempt: the same task may well succeed elsewhere.
-TRANSIENT_ERRORS = (OSError, sqlite3.OperationalError, TimeoutError)
 
 
 @dataclass(frozen=True)
@@ -61,66 +49,28 @@ class RegionTask:
         """
         return f"forecast-{self.run_id or self.run_date}-{self.region}"
 
-    def compute(self) -> "RegionResult":
+    def compute(self) -> RegionResult:
         return forecast_region(self.region, self.cache_path, self.config, self.run_date)
 
 
 @dataclass(frozen=True)
-class RegionResult:
-    """A region's forecast.
-
-    Attributes
-    ----------
-    forecast : pandas.DataFrame
-        UTC slot index; columns ``yhat, q10, q50, q90``.
-    model : str
-        The model that produced it.
-    scores : dict
-        Hold-out MASE per candidate model (empty with a single model).
-    diagnostics : dict
-        History length, missing fraction, candidate failures, warnings.
-    timings : dict
-        Seconds spent loading, building features, fitting and in total.
-    """
+class BacktestTask:
+    """One region, one model parameter set, one cutoff."""
 
     region: str
-    run_date: str
-    model: str
-    forecast: pd.DataFrame
-    scores: dict = field(default_factory=dict)
-    diagnostics: dict = field(default_factory=dict)
-    timings: dict = field(default_factory=dict)
-    worker: str = ""
-    ok = True
+    cache_path: str
+    model: ModelSpec
+    cutoff: str
+    config: ForecastConfig
+    backtest_id: str = ""
 
+    @property
+    def key(self) -> str:
+        """``backtest-<id>-<region>-<model label>-<cutoff>``: stored, so a rerun skips finished windows."""
+        return f"backtest-{self.backtest_id}-{self.region}-{self.model.label}-{self.cutoff}"
 
-@dataclass(frozen=True)
-class RegionFailure:
-    """Why a task (a region's forecast, or one backtest window) failed."""
-
-    region: str
-    key: str
-    error_type: str
-    message: str
-    traceback: str
-    worker: str = ""
-    duration: float = 0.0
-    #: True when the failure may not recur (a worker died, I/O still failing
-    #: after the retries): a resumed backtest runs such tasks again.
-    retryable: bool = False
-    ok = False
-
-    @classmethod
-    def from_exception(cls, task, exc: BaseException, tb: str | None = None, worker: str = "", duration: float = 0.0,
-                       retryable: bool = False):
-        if tb is None:
-            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        return cls(task.region, task.key, type(exc).__name__, str(exc) or repr(exc), tb, worker, duration, retryable)
-
-
-def worker_name() -> str:
-    """``host:pid`` of the process running the job."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    def compute(self) -> WindowResult:
+        return backtest_window(self)
 
 
 def inner_parallelism(mode: str):
@@ -208,134 +158,40 @@ def run_task(task):
         return result
 
 
-def forecast_region(region: str, cache_path: str, config: ForecastConfig, run_date: str) -> RegionResult:
-    """Forecast one region from the cache.
+def run_task(task):
+    """Run one task (``task.compute()``): the function every runner executes.
 
-    Parameters
-    ----------
-    region : str
-        Region id in the cache.
-    cache_path : str
-        Path of the cache file, opened read-only.
-    config : ForecastConfig
-        Models, horizon and data-quality thresholds.
-    run_date : str
-        ``YYYY-MM-DD``.  History ends, and the forecast starts, at local
-        midnight of this date in the region's time zone.
+    Tasks are small frozen descriptors with ``region``, ``key`` and
+    ``compute()``: :class:`RegionTask` and :class:`BacktestTask`.
+
+    BLAS and OpenMP pools are limited to one thread inside the task so that
+    worker processes on the same machine do not oversubscribe its cores, and
+    so that serial and distributed runs compute bit-for-bit the same.
 
     Raises
     ------
-    RegionDataError
-        The history is unusable (absent, too short, stale, all zeros, too
-        many missing values).
-    ModelError
-        No candidate model could produce a forecast.
+    OSError, sqlite3.OperationalError, TimeoutError
+        Transient errors, for the runner to retry.
     """
-    t0 = time.perf_counter()
-    data = open_cache(cache_path).load_region(region)
-    t_load = time.perf_counter()
-    y, future_index = history_and_horizon(data, run_date, config)
-    diagnostics = check_history(y, config, region)
-    features = build_features(data, y.index.append(future_index))
-    X, X_future = features.iloc[: len(y)], features.iloc[len(y):]
-    t_features = time.perf_counter()
-
-    scores: dict[str, float] = {}
-    candidates = list(config.models)
-    if len(candidates) > 1:
-        scores, holdout_failures = _holdout_scores(y, X, candidates, len(future_index), config)
-        diagnostics["holdout_failures"] = holdout_failures
-        candidates = _rank(candidates, scores)
-    failures: dict[str, str] = {}
-    forecast, chosen = None, None
-    for spec in candidates:
+    # Every line logged while the task runs is tagged with its run, region,
+    # model and key (forecasting.logs.records); 'forecasting logs' reads the start and
+    # end lines below back, so keep their wording.
+    with task_context(task.key, **task_fields(task)):
+        start = time.perf_counter()
+        log.info("task start")
         try:
-            model = spec.build().fit(y, X, horizon=len(future_index))
-            forecast = model.predict(X_future)
-            chosen = spec.name
-            break
-        except Exception as exc:  # noqa: BLE001 - a model's failure is data, try the next
-            failures[spec.name] = f"{type(exc).__name__}: {exc}"
-    if forecast is None:
-        detail = "; ".join(f"{k}: {v}" for k, v in failures.items())
-        raise ModelError(region, f"no model could forecast it ({detail})")
-    forecast = adjust_interval(forecast, config.interval_adjustment)
-    t_fit = time.perf_counter()
-    diagnostics["model_failures"] = failures
-    timings = {
-        "load": t_load - t0,
-        "features": t_features - t_load,
-        "fit": t_fit - t_features,
-        "total": t_fit - t0,
-    }
-    return RegionResult(region, run_date, chosen, forecast, scores, diagnostics, timings, worker_name())
+            with one_thread_per_pool(), inner_parallelism(getattr(task.config, "inner_parallelism", "serial")):
+                result = task.compute()
+        except TRANSIENT_ERRORS as exc:
+            # Each attempt's traceback once; the runner retries or records it.
+            log.warning("task end: transient error after %.2fs, may be retried: %s: %s", time.perf_counter() - start,
+                        type(exc).__name__, exc, exc_info=True)
+            raise
+        except Exception as exc:  # any deterministic failure is this task's alone
+            duration = time.perf_counter() - start
+            # The one place its traceback is logged (the driver logs one line).
+            log.error("task end: failed after %.2fs: %s: %s", duration, type(exc).__name__, exc, exc_info=True)
+            return RegionFailure.from_exception(task, exc, worker=worker_name(), duration=duration)
+        log.info("task end: ok in %.2fs, model %s", time.perf_counter() - start, getattr(result, "model", "-"))
+        return result
 
-
-def history_and_horizon(data: RegionData, run_date: str, config: ForecastConfig) -> tuple[pd.Series, pd.DatetimeIndex]:
-    """Split a region at the run date's local midnight.
-
-    Returns the history strictly before the cutoff (on a complete index up
-    to the cutoff, NaN where unknown) and the slots to forecast.
-    """
-    try:
-        cutoff = pd.Timestamp(run_date).tz_localize(data.timezone).tz_convert("UTC")
-    except (ValueError, TypeError) as exc:
-        raise RegionDataError(data.region, f"run date {run_date!r}: {exc}") from None
-    orders = data.orders[data.orders.index < cutoff]
-    if orders.dropna().empty:
-        raise RegionDataError(data.region, f"no order history before the run date {run_date}")
-    index = pd.date_range(orders.index[0], cutoff, freq=data.freq, inclusive="left")
-    y = orders.reindex(index)
-    y.index.freq = data.freq
-    future = pd.date_range(cutoff, cutoff + config.horizon_delta, freq=data.freq, inclusive="left")
-    return y, future
-
-
-def check_history(y: pd.Series, config: ForecastConfig, region: str) -> dict:
-    """Refuse histories no model should be trusted with; return diagnostics."""
-    observed = y.dropna()
-    span = y.index[-1] - observed.index[0] + y.index.freq
-    min_history = parse_duration(config.min_history, "min_history")
-    if span < min_history:
-        raise RegionDataError(region, f"history too short: {span.days} days, need at least {min_history.days} days")
-    staleness = y.index[-1] - observed.index[-1]
-    if staleness > parse_duration(config.max_staleness, "max_staleness"):
-        raise RegionDataError(region, f"stale data: the latest known slot is {observed.index[-1]}, {staleness} before the run date")
-    recent = y[y.index >= y.index[-1] - pd.Timedelta("28D")]
-    missing = float(recent.isna().mean())
-    if missing > config.max_missing_fraction:
-        raise RegionDataError(region, f"{missing:.0%} of the last 4 weeks are missing (limit {config.max_missing_fraction:.0%})")
-    if not np.isfinite(observed.to_numpy()).all():
-        raise RegionDataError(region, "history contains infinite values")
-    if (recent.fillna(0) == 0).all():
-        raise RegionDataError(region, "no orders at all in the last 4 weeks")
-    return {"history_slots": int(len(y)), "history_start": str(y.index[0]), "missing_fraction_4w": missing}
-
-
-def _rank(specs, scores: dict) -> list:
-    """Best hold-out MASE first; models whose hold-out failed go last, in
-    config order: the hold-out may be what broke them."""
-
-    def key(i):
-        s = scores.get(specs[i].name, float("nan"))
-        return (0, s, i) if np.isfinite(s) else (1, 0.0, i)
-
-    return [specs[i] for i in sorted(range(len(specs)), key=key)]
-
-
-def _holdout_scores(y, X, candidates, horizon: int, config: ForecastConfig) -> tuple[dict, dict]:
-    window = parse_duration(config.selection_window, "selection_window")
-    n_hold = int(window / pd.Timedelta(y.index.freq))
-    if len(y) - n_hold < n_hold:
-        return {c.name: float("nan") for c in candidates}, {}
-    y_train, y_test = y.iloc[:-n_hold], y.iloc[-n_hold:]
-    scores, failures = {}, {}
-    for spec in candidates:
-        try:
-            model = spec.build().fit(y_train, X.iloc[:-n_hold], horizon=max(horizon, n_hold))
-            pred = model.predict(X.iloc[-n_hold:])
-            scores[spec.name] = mase(y_test, pred["yhat"], y_train)
-        except Exception as exc:  # noqa: BLE001 - recorded, the other candidates go on
-            scores[spec.name] = float("nan")
-            failures[spec.name] = f"{type(exc).__name__}: {exc}"
-    return scores, failures

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from forecasting.runs.backtest import BacktestTask
 from forecasting.config.forecast import ForecastConfig, ModelSpec
-from forecasting.runs.tasks import RegionFailure, RegionTask, run_task
+from forecasting.runs.outcomes import RegionFailure
+from forecasting.runs.tasks import BacktestTask, RegionTask, run_task
 from forecasting.logs.records import LINE_RE, log_scope, make_handler, run_context, set_run_id, task_context, task_fields
 
 RUN_ID = "2024-03-04-101500-abc123"
@@ -144,7 +144,7 @@ def test_driver_serial_and_worker_lines_share_the_format(tiny_cache, tmp_path, c
     # The run id reaches the task lines, also in worker processes.
     assert {f["run"] for f in tasks} == {run_id}
     assert {f["model"] for f in tasks} == {"seasonal_naive"}
-    driver = [f for f in fields if f["logger"] == "forecasting.runs.nightly"]
+    driver = [f for f in fields if f["logger"] in ("forecasting.runs.nightly", "forecasting.runs.loop")]
     assert driver and {f["run"] for f in driver} == {run_id}
     (warning,) = [f for f in driver if f["level"] == "WARNING"]
     assert warning["region"] == "r001" and warning["message"].startswith("region r001 failed: RegionDataError")

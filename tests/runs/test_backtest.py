@@ -6,7 +6,9 @@ import pandas as pd
 import pytest
 
 from forecasting.config.backtest import BacktestConfig
-from forecasting.runs.backtest import BacktestTask, backtest_window, make_cutoffs, tasks_for
+from forecasting.runs.backtest import make_cutoffs, tasks_for
+from forecasting.runs.jobs import backtest_window
+from forecasting.runs.tasks import BacktestTask
 from forecasting.config.forecast import ConfigError, ForecastConfig, ModelSpec
 from forecasting.errors import UsageError
 from forecasting.models import MODELS

@@ -8,7 +8,7 @@ import pytest
 
 from deploy.clusters import open_executor
 from forecasting.config.backtest import BacktestConfig
-from forecasting.runs.backtest_run import run_backtest
+from forecasting.runs.backtest import run_backtest
 from forecasting.store.backtests import BacktestStore, load_champions
 from forecasting.data.cache import CacheWriter, to_epoch_seconds
 from forecasting.runs.nightly import run_nightly
@@ -115,7 +115,7 @@ def test_champion_mode_without_champions_is_a_usage_error(synthetic_cache, tmp_p
 def test_resume_reruns_windows_lost_to_dead_workers_but_not_model_failures(synthetic_cache, tmp_path):
     from forecasting.runs.backtest import tasks_for
     from forecasting.config.forecast import ForecastConfig, ModelSpec
-    from forecasting.runs.tasks import RegionFailure
+    from forecasting.runs.outcomes import RegionFailure
 
     tasks = tasks_for(["r000"], str(synthetic_cache), [ModelSpec("seasonal_naive")], ["2024-02-05", "2024-02-12", "2024-02-19"],
                       ForecastConfig(horizon="7D"), "bt-lost")

@@ -12,7 +12,7 @@ from dask.utils import parse_timedelta
 from deploy.clusters import open_executor
 from deploy.dask_settings import CLUSTER_DASK_CONFIG
 from forecasting.runs.executors import serial_requested
-from forecasting.runs.tasks import RegionFailure
+from forecasting.runs.outcomes import RegionFailure
 
 
 @dataclass(frozen=True)

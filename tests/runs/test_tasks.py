@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 
 from forecasting.errors import ModelError, RegionDataError
-from forecasting.runs.tasks import RegionFailure, RegionResult, RegionTask, forecast_region, run_task
+from forecasting.runs.jobs import forecast_region
+from forecasting.runs.outcomes import RegionFailure, RegionResult
+from forecasting.runs.tasks import RegionTask, run_task
 
 RUN_DATE = "2024-02-26"  # one week before the end of the fixture's history
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from forecasting.config.forecast import ForecastConfig
-from forecasting.runs.tasks import RegionFailure, RegionResult
+from forecasting.runs.outcomes import RegionFailure, RegionResult
 from forecasting.store.results import ResultsStore, atomic_write, export_run
 
 

@@ -1,0 +1,90 @@
+"""A finished backtest's verdict: leaderboards, champions and their reports.
+
+One region's window predictions in memory at a time: each is handed to
+:func:`forecasting.runs.selection.select_region`, champions go to the store
+(the nightly run uses them), leaderboards and metrics to CSV files, and
+optionally PNG plots.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+
+from forecasting.runs.selection import select_region
+from forecasting.store.backtests import BacktestStore
+from forecasting.store.results import atomic_write
+
+LEADERBOARD_COLUMNS = ["region", "model", "mase", "wape", "smape", "bias", "coverage_80", "n_windows"]
+CHAMPION_COLUMNS = ["region", "model", "mase", "seasonal_naive_mase"]
+
+
+def evaluate(results: BacktestStore, bt_id, regions, candidates, config, out_dir: Path, plots: bool, cache) -> pd.DataFrame:
+    """Choose each region's champion, store the champions, write the CSV reports (and plots); return the champions."""
+    labels = [c.label for c in candidates]
+    width = int(pd.Timedelta(config.buckets) / pd.Timedelta("1D"))
+    task_rows = results.tasks(bt_id)
+    boards, buckets, champions, windows = [], [], [], {}
+    for region in regions:
+        preds = results.predictions(bt_id, region)
+        chosen = select_region(
+            preds, task_rows[task_rows.region == region], labels, width, config.min_windows, config.default_model, config.top_k
+        )
+        boards.append(chosen["leaderboard"].assign(region=region))
+        buckets.append(chosen["buckets"].assign(region=region))
+        champions.append({"region": region, **chosen["champion"]})
+        if plots:
+            windows[region] = chosen["predictions"]
+    board = pd.concat(boards, ignore_index=True) if boards else pd.DataFrame(columns=LEADERBOARD_COLUMNS)
+    bucket = pd.concat(buckets, ignore_index=True) if buckets else pd.DataFrame(columns=["region", "model", "bucket", "mase"])
+    champs = pd.DataFrame(champions)
+    results.save_champions(champs, bt_id)
+    write_csv(out_dir / "leaderboard.csv", board, LEADERBOARD_COLUMNS)
+    write_csv(out_dir / "champions.csv", champs, CHAMPION_COLUMNS)
+    write_csv(out_dir / "metrics_by_horizon.csv", bucket, ["region", "model", "bucket", "mase"])
+    write_csv(
+        out_dir / "champion_intervals.csv", champs,
+        ["region", "model", "coverage_80", "calibrated_coverage_80", "interval_adjustment", "reason"],
+    )
+    if plots:
+        _plots(out_dir / "plots", board, bucket, champs, windows, cache)
+    return champs
+
+
+def write_csv(path: Path, frame: pd.DataFrame, columns: list[str]) -> None:
+    """``frame``'s ``columns`` as CSV (floats to 6 significant digits, NaN empty), written atomically."""
+    with atomic_write(path, newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(columns)
+        for row in frame.reindex(columns=columns).itertuples(index=False):
+            writer.writerow(["" if pd.isna(v) else (f"{v:.6g}" if isinstance(v, float) else v) for v in row])
+
+
+def _plots(folder: Path, board, bucket, champs, windows: dict, cache) -> None:
+    from forecasting.reports import plots
+
+    folder.mkdir(parents=True, exist_ok=True)
+    plots.plot_leaderboard(folder / "leaderboard.png", board[["region", "model", "mase"]], champs[CHAMPION_COLUMNS])
+    plots.plot_error_by_horizon(folder / "error_by_horizon.png", bucket[["model", "bucket", "mase"]])
+    for row in champs.itertuples():
+        preds = windows.get(row.region)
+        if preds is None:
+            continue
+        mine = preds[preds.model == row.model]
+        if mine.empty:
+            continue
+        last = mine[mine.cutoff == mine.cutoff.max()].set_index("timestamp")[["actual", "yhat", "q10", "q90"]]
+        data = cache.load_region(row.region)
+        cutoff = last.index[0]
+        idx = data.orders.index
+        history = data.orders[(idx >= cutoff - pd.Timedelta("14D")) & (idx < cutoff)]
+        plots.plot_region_forecast(folder / plot_name(row.region), row.region, history, last, row.model, data.timezone)
+
+
+def plot_name(region: str) -> str:
+    """A safe, unique file name for a region's forecast plot."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in region)[:60]
+    return f"forecast_{safe}_{hashlib.sha1(region.encode()).hexdigest()[:6]}.png"
