@@ -123,45 +123,6 @@ def run_task(task):
     """Run one task (``task.compute()``): the function every runner executes.
 
     Tasks are small frozen descriptors with ``region``, ``key`` and
-    ``compute()``: :class:`RegionTask` here, ``BacktestTask`` in
-    :mod:`forecasting.runs.backtest`.
-
-    BLAS and OpenMP pools are limited to one thread inside the task so that
-    worker processes on the same machine do not oversubscribe its cores, and
-    so that serial and distributed runs compute bit-for-bit the same.
-
-    Raises
-    ------
-    OSError, sqlite3.OperationalError, TimeoutError
-        Transient errors, for the runner to retry.
-    """
-    # Every line logged while the task runs is tagged with its run, region,
-    # model and key (forecasting.logs.records); 'forecasting logs' reads the start and
-    # end lines below back, so keep their wording.
-    with task_context(task.key, **task_fields(task)):
-        start = time.perf_counter()
-        log.info("task start")
-        try:
-            with one_thread_per_pool(), inner_parallelism(getattr(task.config, "inner_parallelism", "serial")):
-                result = task.compute()
-        except TRANSIENT_ERRORS as exc:
-            # Each attempt's traceback once; the runner retries or records it.
-            log.warning("task end: transient error after %.2fs, may be retried: %s: %s", time.perf_counter() - start,
-                        type(exc).__name__, exc, exc_info=True)
-            raise
-        except Exception as exc:  # any deterministic failure is this task's alone
-            duration = time.perf_counter() - start
-            # The one place its traceback is logged (the driver logs one line).
-            log.error("task end: failed after %.2fs: %s: %s", duration, type(exc).__name__, exc, exc_info=True)
-            return RegionFailure.from_exception(task, exc, worker=worker_name(), duration=duration)
-        log.info("task end: ok in %.2fs, model %s", time.perf_counter() - start, getattr(result, "model", "-"))
-        return result
-
-
-def run_task(task):
-    """Run one task (``task.compute()``): the function every runner executes.
-
-    Tasks are small frozen descriptors with ``region``, ``key`` and
     ``compute()``: :class:`RegionTask` and :class:`BacktestTask`.
 
     BLAS and OpenMP pools are limited to one thread inside the task so that
