@@ -224,7 +224,7 @@ def write_report(store, run_id: str, path, history: str = HISTORY) -> ReportSumm
     ReportSummary
         What was written.
     """
-    from forecasting.store.results import atomic_write
+    from forecasting.files import atomic_write
 
     started = time.perf_counter()
     run_id = resolve_run_id(store, run_id)

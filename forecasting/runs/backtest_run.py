@@ -28,7 +28,8 @@ from forecasting.runs.nightly import default_run_date, select_regions
 from forecasting.runs.tasks import run_task
 from forecasting.logs.records import log_scope, set_run_id
 from forecasting.runs.progress import Progress
-from forecasting.store.results import atomic_write, store_url
+from forecasting.files import atomic_write
+from forecasting.store.results import store_url
 from forecasting.runs.selection import select_region
 
 log = logging.getLogger(__name__)

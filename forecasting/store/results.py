@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
-import os
 import sys
 import time
 from importlib import metadata as importlib_metadata
@@ -43,6 +42,7 @@ import sqlalchemy as sa
 import forecasting
 from forecasting.data.cache import from_epoch_seconds, to_epoch_seconds
 from forecasting.errors import StoreError, UsageError
+from forecasting.files import atomic_write
 from forecasting.models.base import FORECAST_COLUMNS
 
 metadata = sa.MetaData()
@@ -382,21 +382,6 @@ class ResultsStore:
         with self.engine.connect() as conn:
             result = conn.execution_options(yield_per=chunk).execute(q)
             yield from result
-
-
-@contextlib.contextmanager
-def atomic_write(path: Path, mode: str = "w", **kwargs):
-    """Write ``path`` through a temporary file renamed into place on success."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, mode, **kwargs) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _iso(ts: int) -> str:

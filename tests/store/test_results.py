@@ -7,7 +7,7 @@ import pytest
 
 from forecasting.config.forecast import ForecastConfig
 from forecasting.runs.tasks import RegionFailure, RegionResult
-from forecasting.store.results import ResultsStore, atomic_write, export_run
+from forecasting.store.results import ResultsStore, export_run
 
 
 def _result(region, value):
@@ -42,17 +42,6 @@ def test_export_writes_csvs_and_json(store, tmp_path):
     assert lines[0] == "region,timestamp,model,yhat,q10,q50,q90"
     assert lines[1].startswith("a,2024-01-01T00:00:00Z,seasonal_naive,5.0000")
     assert paths["failures.csv"].read_text().splitlines()[1] == "b,RegionDataError,too short"
-
-
-def test_atomic_write_keeps_the_old_file_on_error(tmp_path):
-    target = tmp_path / "f.csv"
-    target.write_text("old")
-    with pytest.raises(RuntimeError):
-        with atomic_write(target) as fh:
-            fh.write("half")
-            raise RuntimeError
-    assert target.read_text() == "old"
-    assert [p.name for p in tmp_path.iterdir()] == ["f.csv"]
 
 
 def test_bad_store_url_is_a_usage_error():
