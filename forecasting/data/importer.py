@@ -12,7 +12,7 @@ Timestamps are ISO 8601.  Those with a UTC offset (or ``Z``) are converted to
 UTC; naive ones are wall-clock time in the import's time zone.
 
 Everything is validated before anything is written, and the cache is built
-with :class:`~forecasting.data.cache.CacheWriter`, so a failed import leaves
+with :class:`~forecasting.data.cache_writer.CacheWriter`, so a failed import leaves
 neither a partial cache nor a changed destination.  Each problem is reported
 as an :class:`~forecasting.errors.InputError` naming the file, the line (the
 header is line 1) and what is wrong; only the first problem is reported.
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecasting.data.cache import CacheWriter
+from forecasting.data.cache_writer import CacheWriter
 from forecasting.data.csvfile import CsvFile, first_failure, quote
 from forecasting.errors import InputError, UsageError
 

@@ -20,7 +20,8 @@ import pandas as pd
 
 from forecasting.store.backtests import load_champions
 from forecasting.config.forecast import ForecastConfig, ModelSpec
-from forecasting.data.cache import from_epoch_seconds, freq_seconds, open_cache
+from forecasting.data.cache import open_cache
+from forecasting.data.timestamps import freq_seconds, from_epoch_seconds
 from forecasting.errors import StoreError, UsageError
 from forecasting.runs.tasks import RegionFailure, RegionTask, run_task
 from forecasting.logs.records import run_context

@@ -13,7 +13,7 @@ import time
 import pandas as pd
 import sqlalchemy as sa
 
-from forecasting.data.cache import from_epoch_seconds, to_epoch_seconds
+from forecasting.data.timestamps import from_epoch_seconds, to_epoch_seconds
 from forecasting.models.base import FORECAST_COLUMNS
 from forecasting.store.results import ResultsStore, backtest_predictions, backtest_tasks, backtests, champions
 

@@ -40,7 +40,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 import forecasting
-from forecasting.data.cache import from_epoch_seconds, to_epoch_seconds
+from forecasting.data.timestamps import from_epoch_seconds, to_epoch_seconds, utc_text
 from forecasting.errors import StoreError, UsageError
 from forecasting.files import atomic_write
 from forecasting.models.base import FORECAST_COLUMNS
@@ -384,10 +384,6 @@ class ResultsStore:
             yield from result
 
 
-def _iso(ts: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(ts)))
-
-
 def export_run(store: ResultsStore, run_id: str, folder: Path, extra: dict | None = None) -> dict[str, Path]:
     """Write ``forecasts.csv``, ``failures.csv`` and ``run.json`` for a run.
 
@@ -400,7 +396,7 @@ def export_run(store: ResultsStore, run_id: str, folder: Path, extra: dict | Non
         writer = csv.writer(fh)
         writer.writerow(["region", "timestamp", "model", *FORECAST_COLUMNS])
         for region, ts, model, *values in store.iter_forecast_rows(run_id):
-            writer.writerow([region, _iso(ts), model, *(f"{v:.4f}" for v in values)])
+            writer.writerow([region, utc_text(ts), model, *(f"{v:.4f}" for v in values)])
     outcomes = store.region_outcomes(run_id)
     failed = outcomes[outcomes.status == "failed"]
     with atomic_write(paths["failures.csv"], newline="", encoding="utf-8") as fh:
@@ -421,8 +417,8 @@ def export_run(store: ResultsStore, run_id: str, folder: Path, extra: dict | Non
         "config": json.loads(run["config_json"]),
         "config_hash": run["config_hash"],
         "counts": {"regions": run["n_regions"], "ok": run["n_ok"], "failed": run["n_failed"]},
-        "started_at": _iso(run["started_at"]),
-        "finished_at": _iso(run["finished_at"]) if run["finished_at"] else None,
+        "started_at": utc_text(run["started_at"]),
+        "finished_at": utc_text(run["finished_at"]) if run["finished_at"] else None,
         "wall_seconds": round((run["finished_at"] or time.time()) - run["started_at"], 3),
         "region_seconds": {
             "total": round(float(durations.sum()), 3),
