@@ -94,7 +94,7 @@ def resolve_run_id(store, run_id: str) -> str:
 
     Parameters
     ----------
-    store : forecasting.store.results.ResultsStore
+    store : forecasting.store.runs.ResultsStore
         The results store.
     run_id : str
         A run id, or ``latest``.
@@ -123,7 +123,7 @@ def render_report(store, run_id: str, history: str = HISTORY) -> tuple[str, dict
 
     Parameters
     ----------
-    store : forecasting.store.results.ResultsStore
+    store : forecasting.store.runs.ResultsStore
         The results store holding the run.
     run_id : str
         The run (not ``latest``: see :func:`resolve_run_id`).
@@ -210,7 +210,7 @@ def write_report(store, run_id: str, path, history: str = HISTORY) -> ReportSumm
 
     Parameters
     ----------
-    store : forecasting.store.results.ResultsStore
+    store : forecasting.store.runs.ResultsStore
         The results store holding the run.
     run_id : str
         A run id, or ``latest`` for the most recently started run.

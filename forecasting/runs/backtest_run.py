@@ -29,7 +29,7 @@ from forecasting.runs.tasks import run_task
 from forecasting.logs.records import log_scope, set_run_id
 from forecasting.runs.progress import Progress
 from forecasting.files import atomic_write
-from forecasting.store.results import store_url
+from forecasting.store.database import store_url
 from forecasting.runs.selection import select_region
 
 log = logging.getLogger(__name__)

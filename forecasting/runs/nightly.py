@@ -26,7 +26,9 @@ from forecasting.errors import StoreError, UsageError
 from forecasting.runs.tasks import RegionFailure, RegionTask, run_task
 from forecasting.logs.records import run_context
 from forecasting.runs.progress import Progress
-from forecasting.store.results import ResultsStore, export_run, store_url
+from forecasting.store.database import store_url
+from forecasting.store.exports import export_run
+from forecasting.store.runs import ResultsStore
 from forecasting.store.lock import run_lock
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,8 @@ import sqlalchemy as sa
 
 from forecasting.data.timestamps import from_epoch_seconds, to_epoch_seconds
 from forecasting.models.base import FORECAST_COLUMNS
-from forecasting.store.results import ResultsStore, backtest_predictions, backtest_tasks, backtests, champions
+from forecasting.store.runs import ResultsStore
+from forecasting.store.schema import backtest_predictions, backtest_tasks, backtests, champions
 
 #: Task statuses a resumed backtest does not run again.  ``failed``: the
 #: model or data failed, and would again; ``lost``: a worker died or I/O
@@ -24,7 +25,7 @@ FINISHED = ("ok", "failed")
 
 
 class BacktestStore(ResultsStore):
-    """:class:`~forecasting.store.results.ResultsStore` plus the backtest tables."""
+    """:class:`~forecasting.store.runs.ResultsStore` plus the backtest tables."""
 
     def start_backtest(self, bt_id: str, cache_path: str, config: dict, tasks) -> set[str]:
         """Register a backtest and its tasks; return the keys already finished.

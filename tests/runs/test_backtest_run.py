@@ -14,7 +14,7 @@ from forecasting.data.cache_writer import CacheWriter
 from forecasting.data.timestamps import to_epoch_seconds
 from forecasting.runs.nightly import run_nightly
 from forecasting.errors import UsageError
-from forecasting.store.results import ResultsStore
+from forecasting.store.runs import ResultsStore
 
 CFG = BacktestConfig.from_dict({"models": {"seasonal_naive": {}, "mstl": {}, "gbm": {"max_iter": 20}}, "cutoffs": 3,
                                 "horizon": "7D", "min_windows": 2})
