@@ -10,7 +10,7 @@ from pathlib import Path
 import psutil
 
 from bench.measure import cores
-from forecasting.store.results import versions
+from forecasting.store.exports import versions
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 

@@ -57,7 +57,6 @@ import logging
 import os
 import re
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from importlib import metadata
@@ -65,7 +64,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from forecasting.errors import UsageError
-from forecasting.store.results import atomic_write
+from forecasting.files import atomic_path, atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -410,38 +409,24 @@ def _read_state(path: str) -> dict | None:
     return state
 
 
-def _temp_beside(path: str) -> str:
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    os.close(fd)
-    return tmp
-
-
 def _pack_atomically(prefix: str, out_path: str, state_path: str) -> int:
     import venv_pack
 
-    tmp = _temp_beside(out_path)
-    try:
+    with atomic_path(out_path) as tmp:
         try:
-            venv_pack.pack(prefix=prefix, output=tmp, format="tar.gz", force=True)
+            venv_pack.pack(prefix=prefix, output=str(tmp), format="tar.gz", force=True)
         except venv_pack.VenvPackException as exc:
             reason = " ".join(str(exc).split())
             raise UsageError(f"venv-pack cannot pack {prefix}: {reason}") from exc
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; other users run the job too
+        os.chmod(tmp, 0o644)  # other users run the job too, whatever venv-pack's temporary file had
         size = os.path.getsize(tmp)
-        # Forget the old hash first: a crash between the two replaces then
-        # leaves an archive with no hash, which is repacked next time, never
-        # one with the wrong hash.
+        # Forget the old hash first (the archive replaces the old one as the
+        # block ends): a crash between the two leaves an archive with no hash,
+        # which is repacked next time, never one with the wrong hash.
         try:
             os.remove(state_path)
         except FileNotFoundError:
             pass
-        os.replace(tmp, out_path)
-    except BaseException:
-        try:
-            os.remove(tmp)
-        except FileNotFoundError:
-            pass
-        raise
     return size
 
 

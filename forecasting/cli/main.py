@@ -167,7 +167,8 @@ def cmd_status(args) -> int:
 
     import pandas as pd
 
-    from forecasting.store.results import ResultsStore, store_url
+    from forecasting.store.database import store_url
+    from forecasting.store.runs import ResultsStore
 
     if not args.store and not args.out:
         raise UsageError("status: give --out (the runs' output folder) or --store")
@@ -197,7 +198,8 @@ def cmd_status(args) -> int:
 
 def cmd_report(args) -> int:
     from forecasting.reports.html import write_report
-    from forecasting.store.results import ResultsStore, store_url
+    from forecasting.store.database import store_url
+    from forecasting.store.runs import ResultsStore
 
     if not args.store and not args.results:
         raise UsageError("report: give --results (the runs' output folder) or --store")
@@ -388,7 +390,8 @@ def _log_dir(args) -> Path:
 
 def _resumed_cache(args) -> Path:
     """The cache a resumed run used (YARN ships it before the run starts)."""
-    from forecasting.store.results import ResultsStore, store_url
+    from forecasting.store.database import store_url
+    from forecasting.store.runs import ResultsStore
 
     store = ResultsStore(store_url(args.out, args.store))
     try:

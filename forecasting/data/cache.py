@@ -1,21 +1,16 @@
-"""Reading and writing the SQLite cache.
-
-Writers build the cache in a temporary file beside the destination and move
-it into place only when complete, so a failed build never leaves a
-half-written cache.  The finished file is in rollback-journal mode (no
-``-wal`` side files) so that it can be shipped as one file.
+"""Opening and reading a SQLite cache: :func:`open_cache`, :class:`RegionData`.
 
 Readers open the file read-only and immutable (``mode=ro&immutable=1``): many
 worker processes may read it at once, none can write to it, and SQLite skips
 locking altogether.  A reader fetches one region at a time; nothing here
-loads every region's history.
+loads every region's history.  Building a cache:
+:mod:`forecasting.data.cache_writer`.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import os
 import sqlite3
 import urllib.parse
 from dataclasses import dataclass, field
@@ -26,145 +21,10 @@ import pandas as pd
 import sqlalchemy as sa
 
 from forecasting.data import schema
+from forecasting.data.timestamps import freq_seconds, from_epoch_seconds
 from forecasting.errors import CacheError, RegionDataError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
-
-
-def to_epoch_seconds(values) -> np.ndarray:
-    """Convert timestamps (tz-aware, or naive meaning UTC) to int64 epoch seconds."""
-    idx = pd.DatetimeIndex(pd.to_datetime(values))
-    if idx.tz is not None:
-        idx = idx.tz_convert("UTC").tz_localize(None)
-    return idx.as_unit("s").asi8.astype(np.int64)
-
-
-def from_epoch_seconds(values) -> pd.DatetimeIndex:
-    """Convert epoch seconds to a UTC ``DatetimeIndex``."""
-    return pd.DatetimeIndex(pd.to_datetime(np.asarray(values, dtype=np.int64), unit="s", utc=True))
-
-
-def freq_seconds(freq: str) -> int:
-    """Length of one slot in seconds."""
-    return int(pd.Timedelta(pd.tseries.frequencies.to_offset(freq)).total_seconds())
-
-
-# --------------------------------------------------------------------------- writing
-
-
-class CacheWriter:
-    """Build a cache file atomically.
-
-    Use as a context manager; the file appears at ``path`` only if the block
-    exits without an exception.
-
-    Parameters
-    ----------
-    path : path-like
-        Destination of the cache.  Replaced atomically if it exists.
-    freq : str
-        Slot length, one of :data:`forecasting.data.schema.FREQUENCIES`.
-    source : dict, optional
-        Provenance recorded in the ``meta`` table (generator, seed, files...).
-    """
-
-    def __init__(self, path, freq: str, source: dict | None = None):
-        self.path = Path(path)
-        self.freq = freq
-        self.source = dict(source or {})
-        self._tmp: Path | None = None
-        self._engine: sa.Engine | None = None
-
-    def __enter__(self) -> "CacheWriter":
-        if self.freq not in schema.FREQUENCIES:
-            raise CacheError(f"unsupported slot frequency {self.freq!r}; use one of {', '.join(schema.FREQUENCIES)}")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
-        self._tmp.unlink(missing_ok=True)
-        self._engine = sa.create_engine(f"sqlite+pysqlite:///{self._tmp}")
-        schema.metadata.create_all(self._engine)
-        self._write_meta()
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        engine, tmp = self._engine, self._tmp
-        self._engine = None
-        try:
-            if exc_type is None:
-                with engine.begin() as conn:
-                    conn.exec_driver_sql("ANALYZE")
-                with engine.connect() as conn:
-                    # Rollback-journal mode: one self-contained file to ship.
-                    conn.exec_driver_sql("PRAGMA journal_mode=DELETE")
-                engine.dispose()
-                _fsync(tmp)
-                os.replace(tmp, self.path)
-                _fsync(self.path.parent)
-        finally:
-            engine.dispose()
-            if tmp is not None and tmp.exists():
-                tmp.unlink()
-
-    def _write_meta(self) -> None:
-        rows = [
-            {"key": "schema_version", "value": str(schema.SCHEMA_VERSION)},
-            {"key": "freq", "value": self.freq},
-            {"key": "created_at", "value": pd.Timestamp.now(tz="UTC").isoformat()},
-            {"key": "source", "value": json.dumps(self.source, sort_keys=True, default=str)},
-        ]
-        self._insert(schema.meta, rows)
-
-    def _insert(self, table: sa.Table, rows) -> None:
-        if isinstance(rows, pd.DataFrame):
-            if rows.empty:
-                return
-            rows = _records(rows)
-        if not rows:
-            return
-        with self._engine.begin() as conn:
-            conn.execute(table.insert(), rows)
-
-    def add_regions(self, frame: pd.DataFrame) -> None:
-        """Columns ``region, name, timezone``."""
-        self._insert(schema.regions, frame[["region", "name", "timezone"]])
-
-    def add_orders(self, frame: pd.DataFrame) -> None:
-        """Columns ``region, ts`` (epoch seconds, UTC) and ``orders`` (NaN allowed)."""
-        self._insert(schema.orders, frame[["region", "ts", "orders"]])
-
-    def add_exogenous(self, frame: pd.DataFrame) -> None:
-        """Long format: columns ``region, name, ts, value``."""
-        self._insert(schema.exogenous, frame[["region", "name", "ts", "value"]])
-
-    def add_events(self, frame: pd.DataFrame) -> None:
-        """Columns ``region`` (None for everywhere), ``start_ts, end_ts, kind, name``."""
-        self._insert(schema.events, frame[["region", "start_ts", "end_ts", "kind", "name"]])
-
-    def add_promotions(self, frame: pd.DataFrame) -> None:
-        """Columns ``region, start_ts, end_ts, name``."""
-        self._insert(schema.promotions, frame[["region", "start_ts", "end_ts", "name"]])
-
-    def add_holidays(self, frame: pd.DataFrame) -> None:
-        """Columns ``date`` (YYYY-MM-DD local date), ``name, region`` (None for everywhere)."""
-        self._insert(schema.holidays, frame[["date", "name", "region"]])
-
-
-def _records(frame: pd.DataFrame) -> list[dict]:
-    # Plain Python scalars (and None for missing values) for the DB-API driver.
-    out = frame.astype(object).where(frame.notna(), None)
-    cols = list(out.columns)
-    return [dict(zip(cols, row)) for row in out.itertuples(index=False, name=None)]
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-# --------------------------------------------------------------------------- reading
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecasting.data.cache import CacheWriter, freq_seconds, to_epoch_seconds
+from forecasting.data.cache_writer import CacheWriter
+from forecasting.data.timestamps import freq_seconds, to_epoch_seconds
 from forecasting.data.schema import FREQUENCIES
 from forecasting.errors import UsageError
 from forecasting.data.moon import moon_illumination

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from forecasting.data.timestamps import READABLE_UTC, utc_text
 from forecasting.errors import ForecastingError, UsageError
 
 __all__ = ["ReportSummary", "render_report", "resolve_run_id", "write_report"]
@@ -93,7 +94,7 @@ def resolve_run_id(store, run_id: str) -> str:
 
     Parameters
     ----------
-    store : forecasting.store.results.ResultsStore
+    store : forecasting.store.runs.ResultsStore
         The results store.
     run_id : str
         A run id, or ``latest``.
@@ -122,7 +123,7 @@ def render_report(store, run_id: str, history: str = HISTORY) -> tuple[str, dict
 
     Parameters
     ----------
-    store : forecasting.store.results.ResultsStore
+    store : forecasting.store.runs.ResultsStore
         The results store holding the run.
     run_id : str
         The run (not ``latest``: see :func:`resolve_run_id`).
@@ -200,7 +201,7 @@ def render_report(store, run_id: str, history: str = HISTORY) -> tuple[str, dict
             f"(replaced by a later run for the same run date): {_e(', '.join(missing))}.</p>"
         )
     parts.extend(figures or ['<p class="muted">No forecasts stored for this run.</p>'])
-    parts.append(f'<p class="muted">Generated {_e(_iso(time.time()))} from {_e(_safe_url(store.url))}.</p></body></html>')
+    parts.append(f'<p class="muted">Generated {_e(utc_text(time.time(), READABLE_UTC))} from {_e(_safe_url(store.url))}.</p></body></html>')
     return "\n".join(parts) + "\n", {"n_regions": len(outcomes), "n_plots": len(figures), "cache_available": cache is not None}
 
 
@@ -209,7 +210,7 @@ def write_report(store, run_id: str, path, history: str = HISTORY) -> ReportSumm
 
     Parameters
     ----------
-    store : forecasting.store.results.ResultsStore
+    store : forecasting.store.runs.ResultsStore
         The results store holding the run.
     run_id : str
         A run id, or ``latest`` for the most recently started run.
@@ -224,7 +225,7 @@ def write_report(store, run_id: str, path, history: str = HISTORY) -> ReportSumm
     ReportSummary
         What was written.
     """
-    from forecasting.store.results import atomic_write
+    from forecasting.files import atomic_write
 
     started = time.perf_counter()
     run_id = resolve_run_id(store, run_id)
@@ -342,7 +343,7 @@ def _orders(cache, region: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.Se
     import sqlalchemy as sa
 
     from forecasting.data import schema
-    from forecasting.data.cache import from_epoch_seconds, to_epoch_seconds
+    from forecasting.data.timestamps import from_epoch_seconds, to_epoch_seconds
 
     lo, hi = (int(v) for v in to_epoch_seconds([start, end]))
     o = schema.orders
@@ -368,12 +369,6 @@ def _e(value) -> str:
 
 def _regions(n: int) -> str:
     return f"{n} region" if n == 1 else f"{n} regions"
-
-
-def _iso(ts) -> str:
-    if ts is None or (isinstance(ts, float) and math.isnan(ts)):
-        return ""
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(ts)))
 
 
 def _local(ts: pd.Timestamp, tz: str) -> str:
@@ -417,8 +412,8 @@ def _summary_table(run: dict, outcomes: pd.DataFrame) -> str:
                     f"<span class=\"failed\">{run['n_failed']} failed</span>" + (f" &middot; {pending} pending" if pending else "")),
         ("Models", _e(", ".join(f"{m} \u00d7{n}" for m, n in models.items())) or "&ndash;"),
         ("Cluster", _e(run["cluster"])),
-        ("Started", _e(_iso(run["started_at"]))),
-        ("Finished", _e(_iso(end)) if end else "not finished"),
+        ("Started", _e(utc_text(run["started_at"], READABLE_UTC))),
+        ("Finished", _e(utc_text(end, READABLE_UTC)) if end else "not finished"),
         ("Wall time", _e(_duration(wall)) + ("" if end else " so far")),
         ("Region time", _e(f"{_duration(durations.sum())} in total, median {_duration(durations.median())}, "
                            f"max {_duration(durations.max())}") if len(durations) else "&ndash;"),

@@ -24,13 +24,13 @@ plot_leaderboard
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import pandas as pd
+
+from forecasting.files import atomic_write
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -69,18 +69,10 @@ def _save(fig: "Figure", path, dpi: float) -> Path:
     """Write ``fig`` to ``path`` as a PNG through a temporary file, then free it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # A unique name per call (not just per process): safe with threads.
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        # os.open with 0o666 lets the umask decide the final permissions.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_write(path, "wb") as fh:
             fig.savefig(fh, format="png", dpi=dpi)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
         fig.clear()
     return path
 

@@ -42,7 +42,7 @@ from forecasting.runs.loop import drain
 from forecasting.runs.nightly import default_run_date, select_regions
 from forecasting.runs.tasks import BacktestTask
 from forecasting.store.backtests import BacktestStore
-from forecasting.store.results import store_url
+from forecasting.store.database import store_url
 
 log = logging.getLogger(__name__)
 

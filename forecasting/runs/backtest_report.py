@@ -16,7 +16,7 @@ import pandas as pd
 
 from forecasting.runs.selection import select_region
 from forecasting.store.backtests import BacktestStore
-from forecasting.store.results import atomic_write
+from forecasting.files import atomic_write
 
 LEADERBOARD_COLUMNS = ["region", "model", "mase", "wape", "smape", "bias", "coverage_80", "n_windows"]
 CHAMPION_COLUMNS = ["region", "model", "mase", "seasonal_naive_mase"]

@@ -20,13 +20,16 @@ import pandas as pd
 
 from forecasting.store.backtests import load_champions
 from forecasting.config.forecast import ForecastConfig, ModelSpec
-from forecasting.data.cache import from_epoch_seconds, freq_seconds, open_cache
+from forecasting.data.cache import open_cache
+from forecasting.data.timestamps import freq_seconds, from_epoch_seconds
 from forecasting.errors import StoreError, UsageError
 from forecasting.runs.loop import drain
 from forecasting.runs.outcomes import RegionFailure
 from forecasting.runs.tasks import RegionTask
 from forecasting.logs.records import run_context
-from forecasting.store.results import ResultsStore, export_run, store_url
+from forecasting.store.database import store_url
+from forecasting.store.exports import export_run
+from forecasting.store.runs import ResultsStore
 from forecasting.store.lock import run_lock
 
 log = logging.getLogger(__name__)

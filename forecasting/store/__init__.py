@@ -1,1 +1,3 @@
-"""The results store (SQLAlchemy): one module per group of tables."""
+"""The results store (SQLAlchemy): the tables in ``schema``, opening it in ``database``,
+nightly runs in ``runs``, backtests in ``backtests``, run locks in ``lock``, a run's
+files in ``exports``."""

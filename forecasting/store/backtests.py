@@ -13,9 +13,10 @@ import time
 import pandas as pd
 import sqlalchemy as sa
 
-from forecasting.data.cache import from_epoch_seconds, to_epoch_seconds
+from forecasting.data.timestamps import from_epoch_seconds
 from forecasting.models.base import FORECAST_COLUMNS
-from forecasting.store.results import ResultsStore, backtest_predictions, backtest_tasks, backtests, champions
+from forecasting.store.database import Store, slot_rows
+from forecasting.store.schema import backtest_predictions, backtest_tasks, backtests, champions
 
 #: Task statuses a resumed backtest does not run again.  ``failed``: the
 #: model or data failed, and would again; ``lost``: a worker died or I/O
@@ -23,8 +24,17 @@ from forecasting.store.results import ResultsStore, backtest_predictions, backte
 FINISHED = ("ok", "failed")
 
 
-class BacktestStore(ResultsStore):
-    """:class:`~forecasting.store.results.ResultsStore` plus the backtest tables."""
+class BacktestStore(Store):
+    """Read and write backtests: their tasks, window predictions and champions.
+
+    Parameters
+    ----------
+    url : str
+        SQLAlchemy database URL; tables are created if missing.
+    busy_timeout : float
+        SQLite only: seconds a write waits for another writer before
+        failing with :class:`~forecasting.errors.StoreError`.
+    """
 
     def start_backtest(self, bt_id: str, cache_path: str, config: dict, tasks) -> set[str]:
         """Register a backtest and its tasks; return the keys already finished.
@@ -32,7 +42,7 @@ class BacktestStore(ResultsStore):
         A backtest id that exists already is resumed: its finished tasks are
         kept, the others (pending, or interrupted) will run again.
         """
-        with self.engine.begin() as conn:
+        with self._write("registering the backtest") as conn:
             exists = conn.execute(sa.select(backtests.c.backtest_id).where(backtests.c.backtest_id == bt_id)).first()
             if exists is None:
                 conn.execute(
@@ -62,19 +72,12 @@ class BacktestStore(ResultsStore):
             & (backtest_predictions.c.model == task.model.label)
             & (backtest_predictions.c.cutoff == task.cutoff)
         )
-        with self.engine.begin() as conn:
+        with self._write("recording a window's outcome") as conn:
             conn.execute(backtest_predictions.delete().where(where))
             if outcome.ok:
-                frame = outcome.frame
-                rows = pd.DataFrame({"ts": to_epoch_seconds(frame.index)})
-                for col in ("actual", *FORECAST_COLUMNS):
-                    rows[col] = frame[col].to_numpy(dtype=float)
-                rows = rows.astype(object).where(rows.notna(), None)
-                rows.insert(0, "backtest_id", bt_id)
-                rows.insert(1, "region", task.region)
-                rows.insert(2, "model", task.model.label)
-                rows.insert(3, "cutoff", task.cutoff)
-                conn.execute(backtest_predictions.insert(), rows.to_dict("records"))
+                keys = {"backtest_id": bt_id, "region": task.region, "model": task.model.label, "cutoff": task.cutoff}
+                rows = slot_rows(outcome.frame, ("actual", *FORECAST_COLUMNS), keys, nan_as_null=True)
+                conn.execute(backtest_predictions.insert(), rows)
                 values = {"status": "ok", "scale": outcome.scale, "duration_s": outcome.duration, "worker": outcome.worker,
                           "error_type": None, "message": None, "traceback": None}
             else:
@@ -87,7 +90,8 @@ class BacktestStore(ResultsStore):
             )
 
     def finish_backtest(self, bt_id: str, status: str) -> None:
-        with self.engine.begin() as conn:
+        """Close a backtest with its final status (``finished``, ``interrupted``)."""
+        with self._write("closing the backtest") as conn:
             conn.execute(backtests.update().where(backtests.c.backtest_id == bt_id).values(status=status, finished_at=time.time()))
 
     def tasks(self, bt_id: str) -> pd.DataFrame:
@@ -114,14 +118,21 @@ class BacktestStore(ResultsStore):
              "interval_adjustment": float(r.interval_adjustment), "reason": r.reason, "backtest_id": bt_id, "selected_at": now}
             for r in frame.itertuples()
         ]
-        with self.engine.begin() as conn:
+        with self._write("saving the champions") as conn:
             conn.execute(champions.delete().where(champions.c.region.in_(list(frame.region))))
             if rows:
                 conn.execute(champions.insert(), rows)
 
 
-def load_champions(store: ResultsStore) -> pd.DataFrame:
-    """The current champion of every region that has one."""
+def load_champions(store: Store) -> pd.DataFrame:
+    """The current champion of every region that has one.
+
+    Parameters
+    ----------
+    store : Store
+        Any store on the results database (the nightly run's
+        :class:`~forecasting.store.runs.ResultsStore` reads them).
+    """
     with store.engine.connect() as conn:
         rows = conn.execute(sa.select(champions).order_by(champions.c.region)).mappings().all()
     return pd.DataFrame(rows, columns=[c.name for c in champions.columns])

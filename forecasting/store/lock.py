@@ -26,7 +26,7 @@ import time
 import sqlalchemy as sa
 
 from forecasting.errors import RunLockedError, StoreError
-from forecasting.store.results import run_locks
+from forecasting.store.schema import run_locks
 
 log = logging.getLogger(__name__)
 

@@ -1,15 +1,13 @@
-"""The cache file: atomic writes, read-only immutable reads, clear errors."""
+"""Reading the cache file: read-only immutable reads, clear errors."""
 
 from __future__ import annotations
 
 import shutil
 import sqlite3
 
-import pandas as pd
 import pytest
 
-from forecasting.data import schema
-from forecasting.data.cache import CacheWriter, open_cache, to_epoch_seconds
+from forecasting.data.cache import open_cache
 from forecasting.errors import CacheError, RegionDataError
 
 
@@ -56,33 +54,3 @@ def test_missing_not_sqlite_truncated_and_wrong_version(tmp_path, synthetic_cach
     conn.close()
     with pytest.raises(CacheError, match="schema version 0"):
         open_cache(old)
-
-
-def test_writer_leaves_nothing_behind_on_error(tmp_path):
-    target = tmp_path / "c.sqlite"
-    target.write_bytes(b"previous")
-    with pytest.raises(RuntimeError):
-        with CacheWriter(target, freq="h") as writer:
-            writer.add_regions(pd.DataFrame({"region": ["a"], "name": ["a"], "timezone": ["UTC"]}))
-            raise RuntimeError("boom")
-    assert target.read_bytes() == b"previous"
-    assert [p.name for p in tmp_path.iterdir()] == ["c.sqlite"]
-
-
-def test_region_names_are_data_not_sql(tmp_path):
-    name = "x'; DROP TABLE orders; --"
-    path = tmp_path / "c.sqlite"
-    ts = to_epoch_seconds(pd.date_range("2024-01-01", periods=3, freq="h", tz="UTC"))
-    with CacheWriter(path, freq="h") as writer:
-        writer.add_regions(pd.DataFrame({"region": [name], "name": [name], "timezone": ["UTC"]}))
-        writer.add_orders(pd.DataFrame({"region": name, "ts": ts, "orders": [1.0, None, 3.0]}))
-    data = open_cache(path).load_region(name)
-    assert data.region == name
-    assert data.orders.isna().tolist() == [False, True, False]
-
-
-def test_unsupported_frequency_is_refused(tmp_path):
-    with pytest.raises(CacheError, match="unsupported slot frequency"):
-        with CacheWriter(tmp_path / "c.sqlite", freq="7min"):
-            pass
-    assert schema.FREQUENCIES == ("15min", "30min", "h")

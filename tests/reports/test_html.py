@@ -24,7 +24,7 @@ from PIL import Image
 from forecasting import errors
 from forecasting.cli.main import main
 from forecasting.reports.html import DPI, FIGSIZE, write_report
-from forecasting.store.results import ResultsStore
+from forecasting.store.runs import ResultsStore
 
 #: Region ids with markup in them: the report must show them as text.
 FAILING = 'r001<script>alert("boom")</script>&'

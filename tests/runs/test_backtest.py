@@ -87,7 +87,8 @@ def test_task_keys_are_unique_and_descriptive(synthetic_cache):
 def test_native_intervals_cover_about_80_percent_of_known_noise(tmp_path):
     import numpy as np
 
-    from forecasting.data.cache import CacheWriter, to_epoch_seconds
+    from forecasting.data.cache_writer import CacheWriter
+    from forecasting.data.timestamps import to_epoch_seconds
 
     rng = np.random.default_rng(5)
     idx = pd.date_range("2024-01-01", periods=14 * 7 * 24, freq="h", tz="UTC")

@@ -10,10 +10,11 @@ from deploy.clusters import open_executor
 from forecasting.config.backtest import BacktestConfig
 from forecasting.runs.backtest import run_backtest
 from forecasting.store.backtests import BacktestStore, load_champions
-from forecasting.data.cache import CacheWriter, to_epoch_seconds
+from forecasting.data.cache_writer import CacheWriter
+from forecasting.data.timestamps import to_epoch_seconds
 from forecasting.runs.nightly import run_nightly
 from forecasting.errors import UsageError
-from forecasting.store.results import ResultsStore
+from forecasting.store.runs import ResultsStore
 
 CFG = BacktestConfig.from_dict({"models": {"seasonal_naive": {}, "mstl": {}, "gbm": {"max_iter": 20}}, "cutoffs": 3,
                                 "horizon": "7D", "min_windows": 2})

@@ -34,7 +34,7 @@ from forecasting.runs.nightly import run_nightly
 from forecasting.runs.tasks import RegionTask, run_task
 from forecasting.models import MODELS
 from forecasting.models.naive import SeasonalNaive
-from forecasting.store.results import ResultsStore
+from forecasting.store.runs import ResultsStore
 
 RUN_DATE = "2024-03-04"  # the day after the synthetic fixture's last day of history
 LEAKY_REGION = "r003"

@@ -10,7 +10,7 @@ import pytest
 
 from deploy.clusters import open_executor
 from forecasting.runs.nightly import run_nightly
-from forecasting.store.results import ResultsStore
+from forecasting.store.runs import ResultsStore
 
 RUN_DATE = "2024-03-04"  # the day after the fixture's last day of history
 

@@ -25,7 +25,7 @@ from forecasting.data.synthetic import SyntheticSpec, build_synthetic_cache
 from forecasting.runs.nightly import run_nightly
 from forecasting.errors import EXIT_OK, EXIT_STORE, EXIT_USAGE, StoreError
 from forecasting.runs.executors import SerialExecutor
-from forecasting.store.results import ResultsStore
+from forecasting.store.runs import ResultsStore
 
 RUN_DATE = "2024-03-04"
 
@@ -290,7 +290,7 @@ def test_resume_keeps_the_lock_of_a_killed_run_from_blocking_it(synthetic_cache,
     """The lock row a SIGKILLed driver leaves is taken over by its resume (its pid is gone)."""
     import socket
 
-    from forecasting.store.results import run_locks
+    from forecasting.store.schema import run_locks
 
     first = run_nightly(synthetic_cache, tmp_path, SerialExecutor(), fast_config, run_date=RUN_DATE, regions=["r000"])
     gone = subprocess.Popen([sys.executable, "-c", "pass"])

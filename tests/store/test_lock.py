@@ -11,7 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from forecasting.errors import RunLockedError
-from forecasting.store.results import ResultsStore, run_locks
+from forecasting.store.runs import ResultsStore
+from forecasting.store.schema import run_locks
 from forecasting.store.lock import acquire, release, run_lock
 
 

@@ -29,7 +29,7 @@ from forecasting.config.forecast import ForecastConfig, ModelSpec
 from forecasting.data.synthetic import SyntheticSpec, build_synthetic_cache
 from forecasting.runs.nightly import run_nightly
 from forecasting.runs.tasks import RegionTask, run_task
-from forecasting.store.results import ResultsStore
+from forecasting.store.runs import ResultsStore
 
 # The first application to use the environment on HDFS waits for the
 # NodeManagers to unpack it into the public cache: minutes, on this machine.

@@ -1,0 +1,108 @@
+"""Opening the results store, and the one way it is written.
+
+:class:`Store` is what the nightly runs (:class:`~forecasting.store.runs.ResultsStore`)
+and the backtests (:class:`~forecasting.store.backtests.BacktestStore`) share:
+the engine on a SQLAlchemy URL with every table of
+:mod:`forecasting.store.schema` created, and :meth:`Store._write`, one
+transaction per outcome that turns a store that cannot be written into a
+:class:`~forecasting.errors.StoreError` naming the store.  A crash or a
+failed write therefore leaves each outcome either as it was or complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+import sqlalchemy as sa
+
+from forecasting.data.timestamps import to_epoch_seconds
+from forecasting.errors import StoreError, UsageError
+from forecasting.store.schema import metadata
+
+
+def store_url(out_dir: Path, url: str | None) -> str:
+    """The store's URL: ``url`` if given, else ``sqlite:///OUT/results.sqlite``."""
+    return url or f"sqlite:///{Path(out_dir).resolve() / 'results.sqlite'}"
+
+
+def open_engine(url: str, busy_timeout: float = 30.0) -> sa.Engine:
+    """An engine on ``url`` with every table of the results store created.
+
+    Raises
+    ------
+    UsageError
+        If ``url`` is not a database URL SQLAlchemy can use, or the database
+        cannot be opened.
+    """
+    try:
+        # SQLite: how long a write waits for another process's lock.
+        kwargs = {"connect_args": {"timeout": busy_timeout}} if url.startswith("sqlite") else {}
+        engine = sa.create_engine(url, **kwargs)
+        metadata.create_all(engine)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
+        raise UsageError(f"--store: not a usable database URL {url!r}: {exc}") from None
+    except sa.exc.OperationalError as exc:
+        raise UsageError(f"--store: cannot open {url!r}: {exc.orig}") from None
+    return engine
+
+
+class Store:
+    """The results store's engine and its write transaction.
+
+    Parameters
+    ----------
+    url : str
+        SQLAlchemy database URL; tables are created if missing.
+    busy_timeout : float
+        SQLite only: seconds a write waits for another writer before
+        failing with :class:`~forecasting.errors.StoreError`.
+    """
+
+    def __init__(self, url: str, busy_timeout: float = 30.0):
+        self.engine = open_engine(url, busy_timeout)
+        self.url = url
+
+    def close(self) -> None:
+        """Close the engine's connections."""
+        self.engine.dispose()
+
+    @contextlib.contextmanager
+    def _write(self, what: str) -> Iterator[sa.Connection]:
+        """One write transaction; a store that cannot be written raises StoreError.
+
+        ``what`` names the write in the error (``"recording a region's outcome"``).
+        """
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except sa.exc.OperationalError as exc:
+            # Locked past the timeout, disk full, read-only: the transaction was
+            # rolled back, so nothing partial is visible.
+            raise StoreError(f"results store {self.url}: {what} failed: {exc.orig}") from None
+
+
+def slot_rows(frame: pd.DataFrame, columns, keys: dict, nan_as_null: bool = False) -> list[dict]:
+    """Rows of a per-slot table: ``keys``, ``ts`` (epoch seconds) and ``columns`` of ``frame``.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Indexed by UTC slot starts.
+    columns : sequence of str
+        Float columns of ``frame`` to store.
+    keys : dict
+        Values shared by every row (run id, region...).
+    nan_as_null : bool
+        Store NaN as NULL (for nullable columns such as ``actual``).
+    """
+    rows = pd.DataFrame({"ts": to_epoch_seconds(frame.index)})
+    for col in columns:
+        rows[col] = frame[col].to_numpy(dtype=float)
+    if nan_as_null:
+        rows = rows.astype(object).where(rows.notna(), None)
+    for name, value in keys.items():
+        rows[name] = value
+    return rows.to_dict("records")

@@ -1,0 +1,159 @@
+"""Every table of the results store, in one :class:`~sqlalchemy.MetaData`.
+
+One place per table: the modules that read and write them import them from
+here, and :func:`forecasting.store.database.open_engine` creates them all.
+
+Nightly runs (:mod:`forecasting.store.runs`)
+    ``runs``
+        One row per run: id, kind, run date, config and its hash, code
+        version, cluster, start and end, status (``running``,
+        ``succeeded``, ``partial``, ``failed``), counts.
+    ``region_runs``
+        One row per run and region: status (``pending``, ``running``,
+        ``ok``, ``failed``), model, duration, worker, and for failures the
+        exception type, message and traceback.
+    ``forecasts``
+        Point forecast and quantiles per run, region and slot.
+Run locks (:mod:`forecasting.store.lock`)
+    ``run_locks``
+        One row per nightly run date being computed.
+Backtests (:mod:`forecasting.store.backtests`)
+    ``backtests``, ``backtest_tasks``, ``backtest_predictions``
+        One row per backtest, one per task (region x model x cutoff), and
+        the predictions of each window.
+    ``champions``
+        The current champion model of each region.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from forecasting.models.base import FORECAST_COLUMNS
+
+metadata = sa.MetaData()
+
+# -------------------------------------------------------------- nightly runs
+# See forecasting.store.runs.
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("run_date", sa.String(10), nullable=False, index=True),
+    sa.Column("cache_path", sa.Text, nullable=False),
+    sa.Column("cluster", sa.Text, nullable=False),
+    sa.Column("config_json", sa.Text, nullable=False),
+    sa.Column("config_hash", sa.String(32), nullable=False),
+    sa.Column("code_version", sa.String(64), nullable=False),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("n_regions", sa.Integer, nullable=False),
+    sa.Column("n_ok", sa.Integer, nullable=False, default=0),
+    sa.Column("n_failed", sa.Integer, nullable=False, default=0),
+    sa.Column("message", sa.Text, nullable=True),
+)
+
+region_runs = sa.Table(
+    "region_runs",
+    metadata,
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.run_id"), primary_key=True),
+    sa.Column("region", sa.Text, primary_key=True),
+    # pending (not yet submitted), running (submitted, no outcome yet), ok, failed
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("model", sa.String(64), nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("duration_s", sa.Float, nullable=True),
+    sa.Column("worker", sa.Text, nullable=True),
+    sa.Column("error_type", sa.Text, nullable=True),
+    sa.Column("message", sa.Text, nullable=True),
+    sa.Column("traceback", sa.Text, nullable=True),
+    sa.Column("details_json", sa.Text, nullable=True),
+    sa.Column("finished_at", sa.Float, nullable=True),
+)
+
+forecasts = sa.Table(
+    "forecasts",
+    metadata,
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.run_id"), primary_key=True),
+    sa.Column("region", sa.Text, primary_key=True),
+    sa.Column("ts", sa.BigInteger, primary_key=True),
+    sa.Column("model", sa.String(64), nullable=False),
+    *[sa.Column(c, sa.Float, nullable=False) for c in FORECAST_COLUMNS],
+)
+
+# ------------------------------------------------------------------- locking
+# See forecasting.store.lock.
+
+run_locks = sa.Table(
+    "run_locks",
+    metadata,
+    sa.Column("kind", sa.String(32), primary_key=True),
+    sa.Column("run_date", sa.String(10), primary_key=True),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("host", sa.Text, nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("acquired_at", sa.Float, nullable=False),
+    sa.Column("heartbeat_at", sa.Float, nullable=False),
+)
+
+# ----------------------------------------------------------------- backtests
+# See forecasting.store.backtests: one row per backtest, one per task
+# (region x model x cutoff), the window predictions, and the current champion
+# model of each region.
+
+backtests = sa.Table(
+    "backtests",
+    metadata,
+    sa.Column("backtest_id", sa.String(64), primary_key=True),
+    sa.Column("cache_path", sa.Text, nullable=False),
+    sa.Column("config_json", sa.Text, nullable=False),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+)
+
+backtest_tasks = sa.Table(
+    "backtest_tasks",
+    metadata,
+    sa.Column("backtest_id", sa.String(64), sa.ForeignKey("backtests.backtest_id"), primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("region", sa.Text, nullable=False),
+    sa.Column("model", sa.Text, nullable=False),
+    sa.Column("cutoff", sa.String(10), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("scale", sa.Float, nullable=True),
+    sa.Column("duration_s", sa.Float, nullable=True),
+    sa.Column("worker", sa.Text, nullable=True),
+    sa.Column("error_type", sa.Text, nullable=True),
+    sa.Column("message", sa.Text, nullable=True),
+    sa.Column("traceback", sa.Text, nullable=True),
+)
+
+backtest_predictions = sa.Table(
+    "backtest_predictions",
+    metadata,
+    sa.Column("backtest_id", sa.String(64), sa.ForeignKey("backtests.backtest_id"), primary_key=True),
+    sa.Column("region", sa.Text, primary_key=True),
+    sa.Column("model", sa.Text, primary_key=True),
+    sa.Column("cutoff", sa.String(10), primary_key=True),
+    sa.Column("ts", sa.BigInteger, primary_key=True),
+    sa.Column("actual", sa.Float, nullable=True),
+    *[sa.Column(c, sa.Float, nullable=False) for c in FORECAST_COLUMNS],
+)
+
+champions = sa.Table(
+    "champions",
+    metadata,
+    sa.Column("region", sa.Text, primary_key=True),
+    sa.Column("model", sa.Text, nullable=False),
+    sa.Column("mase", sa.Float, nullable=True),
+    sa.Column("seasonal_naive_mase", sa.Float, nullable=True),
+    # Conformal widening (log1p scale) of the q10-q90 interval, from backtest residuals.
+    sa.Column("interval_adjustment", sa.Float, nullable=False, default=0.0),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("backtest_id", sa.String(64), nullable=False),
+    sa.Column("selected_at", sa.Float, nullable=False),
+)
