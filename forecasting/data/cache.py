@@ -121,6 +121,48 @@ class CacheReader:
             ts = conn.execute(sa.select(sa.func.max(schema.orders.c.ts))).scalar()
         return None if ts is None else from_epoch_seconds([ts])[0]
 
+    def timezones(self) -> dict[str, str]:
+        """Each region's IANA time zone.
+
+        Returns
+        -------
+        dict of str to str
+            Region id to time zone, for every region of the cache.
+        """
+        r = schema.regions
+        with self._engine.connect() as conn:
+            return dict(conn.execute(sa.select(r.c.region, r.c.timezone)).all())
+
+    def orders_between(self, region: str, start, end) -> pd.Series:
+        """One region's orders from ``start`` to ``end``, without loading the rest.
+
+        Parameters
+        ----------
+        region : str
+            Region id.  A region the cache does not hold has no orders.
+        start, end : pandas.Timestamp or datetime-like
+            First and last slot wanted, both included (tz-aware, or naive
+            meaning UTC).
+
+        Returns
+        -------
+        pandas.Series
+            Orders named ``orders`` on a complete UTC slot index (of the
+            cache's ``freq``) from the first to the last slot the cache holds
+            in the range; NaN where the count is unknown or the slot is
+            missing.  Empty when the range holds no slot.
+        """
+        lo, hi = (int(to_epoch_seconds([v])[0]) for v in (start, end))  # one at a time: either may be naive
+        o = schema.orders
+        q = sa.select(o.c.ts, o.c.orders).where((o.c.region == region) & (o.c.ts >= lo) & (o.c.ts <= hi)).order_by(o.c.ts)
+        with self._engine.connect() as conn:  # one indexed range query
+            rows = conn.execute(q).all()
+        if not rows:
+            return pd.Series(dtype=float, index=pd.DatetimeIndex([], tz="UTC"), name="orders")
+        series = pd.Series([np.nan if v is None else float(v) for _, v in rows], index=from_epoch_seconds([t for t, _ in rows]))
+        full = pd.date_range(series.index[0], series.index[-1], freq=self.freq)
+        return series.reindex(full).rename("orders")
+
     def load_region(self, region: str) -> RegionData:
         """Load one region's history and exogenous data.
 

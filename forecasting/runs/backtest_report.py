@@ -64,11 +64,11 @@ def write_csv(path: Path, frame: pd.DataFrame, columns: list[str]) -> None:
 
 
 def _plots(folder: Path, board, bucket, champs, windows: dict, cache) -> None:
-    from forecasting.reports import plots
+    from forecasting.reports import backtest_plots, plots
 
     folder.mkdir(parents=True, exist_ok=True)
-    plots.plot_leaderboard(folder / "leaderboard.png", board[["region", "model", "mase"]], champs[CHAMPION_COLUMNS])
-    plots.plot_error_by_horizon(folder / "error_by_horizon.png", bucket[["model", "bucket", "mase"]])
+    backtest_plots.plot_leaderboard(folder / "leaderboard.png", board[["region", "model", "mase"]], champs[CHAMPION_COLUMNS])
+    backtest_plots.plot_error_by_horizon(folder / "error_by_horizon.png", bucket[["model", "bucket", "mase"]])
     for row in champs.itertuples():
         preds = windows.get(row.region)
         if preds is None:

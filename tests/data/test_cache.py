@@ -5,9 +5,12 @@ from __future__ import annotations
 import shutil
 import sqlite3
 
+import pandas as pd
 import pytest
 
 from forecasting.data.cache import open_cache
+from forecasting.data.cache_writer import CacheWriter
+from forecasting.data.timestamps import to_epoch_seconds
 from forecasting.errors import CacheError, RegionDataError
 
 
@@ -54,3 +57,25 @@ def test_missing_not_sqlite_truncated_and_wrong_version(tmp_path, synthetic_cach
     conn.close()
     with pytest.raises(CacheError, match="schema version 0"):
         open_cache(old)
+
+
+def test_orders_between_reads_one_range_on_complete_slots(tmp_path, synthetic_cache):
+    cache = open_cache(synthetic_cache)
+    assert set(cache.timezones()) == set(cache.regions()) and all(cache.timezones().values())
+    full = cache.load_region("r002").orders
+    start, end = full.index[100], full.index[147]
+    part = cache.orders_between("r002", start, end)
+    pd.testing.assert_series_equal(part, full.loc[start:end], check_freq=False)
+    assert part.index.tz is not None and part.name == "orders"
+    # Gaps: a missing row and an unknown count both read as NaN, on a complete index.
+    path = tmp_path / "c.sqlite"
+    idx = pd.date_range("2024-01-01", periods=5, freq="h", tz="UTC")
+    with CacheWriter(path, freq="h") as writer:
+        writer.add_regions(pd.DataFrame({"region": ["a"], "name": ["a"], "timezone": ["Europe/Berlin"]}))
+        writer.add_orders(pd.DataFrame({"region": "a", "ts": to_epoch_seconds(idx[[0, 1, 3, 4]]), "orders": [1.0, None, 3.0, 4.0]}))
+    gappy = open_cache(path)
+    assert gappy.timezones() == {"a": "Europe/Berlin"}
+    got = gappy.orders_between("a", idx[0].tz_localize(None), idx[3])  # naive means UTC
+    assert list(got.index) == list(idx[:4]) and got.tolist()[::3] == [1.0, 3.0] and got.iloc[1:3].isna().all()
+    assert gappy.orders_between("a", idx[4] + pd.Timedelta("1h"), idx[4] + pd.Timedelta("9h")).empty
+    assert gappy.orders_between("nowhere", idx[0], idx[4]).empty

@@ -18,12 +18,16 @@ import subprocess
 from html.parser import HTMLParser
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
 from forecasting import errors
 from forecasting.cli.main import main
-from forecasting.reports.html import DPI, FIGSIZE, write_report
+from forecasting.data.cache import open_cache
+from forecasting.reports.figures import palette_png
+from forecasting.reports.html import DPI, FIGSIZE, HISTORY, write_report
+from forecasting.reports.plots import plot_region_forecast
 from forecasting.store.runs import ResultsStore
 
 #: Region ids with markup in them: the report must show them as text.
@@ -209,6 +213,53 @@ def test_latest_on_an_empty_store_is_a_usage_error(tmp_path, capsys):
     ResultsStore(f"sqlite:///{tmp_path / 'results.sqlite'}").close()
     assert main(["report", "latest", "--out", str(tmp_path / "r.html"), "--results", str(tmp_path)]) == errors.EXIT_USAGE
     assert "no runs" in _one_line_error(capsys)
+
+
+def test_markup_in_names_messages_and_workers_is_text_in_the_template(run, tmp_path):
+    """Every value the template prints is escaped: none can open a tag, each reads back as the text it was."""
+    hostile = {
+        "region": '<script>alert("region")</script>',
+        "message": "<script>alert('run')</script> & more",
+        "error": '<script>document.title="x"</script>',
+        "worker": "<img src=x onerror=alert(1)>",
+    }
+    results = tmp_path / "results"
+    results.mkdir()
+    shutil.copy(run["results"] / "results.sqlite", results / "results.sqlite")
+    with sqlite3.connect(results / "results.sqlite") as conn:
+        conn.execute("UPDATE runs SET message = ?", (hostile["message"],))
+        conn.execute("UPDATE region_runs SET message = ?, worker = ? WHERE status = 'failed'", (hostile["error"], hostile["worker"]))
+        for table in ("region_runs", "forecasts"):
+            conn.execute(f"UPDATE {table} SET region = ? WHERE region = 'r000'", (hostile["region"],))
+    conn.close()
+    store = ResultsStore(f"sqlite:///{results / 'results.sqlite'}")
+    try:
+        page = write_report(store, run["run_id"], tmp_path / "report.html").path.read_text(encoding="utf-8")
+    finally:
+        store.close()
+    parsed = _parse(page)
+    assert "<script" not in page.lower() and "script" not in parsed.tags
+    assert all(img.get("class") == "forecast" and "onerror" not in img for img in parsed.images)
+    text = "".join(parsed.text)
+    for value in hostile.values():
+        assert value in text  # shown, as text
+    assert f"forecast of {hostile['region']}" in [img["alt"] for img in parsed.images]
+
+
+def test_the_report_plots_a_region_with_the_backtest_plot(run, report, tmp_path):
+    """A region's image in the report is the backtest's PNG of the same data (report size, no title) in 64 colours."""
+    store = ResultsStore(f"sqlite:///{run['results'] / 'results.sqlite'}")
+    try:
+        frame = store.forecasts(run["run_id"], "r000").set_index("timestamp")
+    finally:
+        store.close()
+    cache = open_cache(run["cache"])
+    orders = cache.orders_between("r000", frame.index[0] - pd.Timedelta(HISTORY), frame.index[-1])
+    window = frame[["yhat", "q10", "q90"]].assign(actual=orders.reindex(frame.index))
+    png = plot_region_forecast(tmp_path / "r000.png", "r000", orders, window, "seasonal_naive", cache.timezones()["r000"],
+                               dpi=DPI, figsize=FIGSIZE, title=False)
+    (img,) = [img for img in _parse(report.read_text(encoding="utf-8")).images if img["alt"] == "forecast of r000"]
+    assert base64.b64decode(img["src"].split(",", 1)[1]) == palette_png(png.read_bytes())
 
 
 # --------------------------------------------------------------------------- in a browser

@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecasting.reports import plots
-from forecasting.reports.plots import plot_error_by_horizon, plot_leaderboard, plot_region_forecast
+from forecasting.reports import backtest_plots, plots
+from forecasting.reports.backtest_plots import plot_error_by_horizon, plot_leaderboard
+from forecasting.reports.plots import plot_region_forecast
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -84,9 +85,9 @@ def captured(monkeypatch):
     The figure is cleared once written, so everything is copied out here.
     """
     shots = []
-    original = plots._save
+    original = plots.save_png
 
-    def spy(fig, path, dpi):
+    def spy(fig, path):
         fig.canvas.draw()
         axes = []
         for ax in fig.axes:
@@ -114,9 +115,10 @@ def captured(monkeypatch):
                 "size": tuple(fig.get_size_inches()),
             }
         )
-        return original(fig, path, dpi)
+        return original(fig, path)
 
-    monkeypatch.setattr(plots, "_save", spy)
+    for module in (plots, backtest_plots):
+        monkeypatch.setattr(module, "save_png", spy)
     return shots
 
 
@@ -315,6 +317,6 @@ def test_safe_in_worker_threads(tmp_path):
 
 
 def test_import_is_cheap():
-    code = "import sys, forecasting.reports.plots; print(sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib'))"
+    code = "import sys, forecasting.reports.plots, forecasting.reports.backtest_plots; print(sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib'))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
