@@ -16,7 +16,6 @@ bytes.  Unknown keys are errors with a did-you-mean.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 from dataclasses import dataclass, fields, replace
@@ -26,15 +25,9 @@ from typing import Any, Mapping
 import pandas as pd
 import yaml
 
-from forecasting.errors import ConfigError
+from forecasting.errors import ConfigError, did_you_mean
 
 NAMESPACE = "forecasting"
-
-
-def did_you_mean(word: str, choices) -> str:
-    """A ``" (did you mean 'x'?)"`` suffix, or an empty string."""
-    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def check_keys(data: Mapping[str, Any] | None, cls, source: str) -> dict:

@@ -6,9 +6,7 @@ estimators) inside ``fit``, so importing the registry stays cheap.
 
 from __future__ import annotations
 
-import difflib
-
-from forecasting.errors import ConfigError
+from forecasting.errors import ConfigError, did_you_mean
 from forecasting.models.base import Forecaster
 from forecasting.models.combination import Combination
 from forecasting.models.direct import GBMDirectForecaster
@@ -56,24 +54,17 @@ def make_model(name: str, params: dict | None = None) -> Forecaster:
     """
     cls = MODELS.get(name)
     if cls is None:
-        raise ConfigError(f"unknown model {name!r}{_did_you_mean(name, MODELS)}; known models: {', '.join(available_models())}")
+        raise ConfigError(f"unknown model {name!r}{did_you_mean(name, MODELS, n=3)}; known models: {', '.join(available_models())}")
     params = dict(params or {})
     known = cls.param_names()
     unknown = sorted(set(params) - set(known), key=str)
     if unknown:
         bad = unknown[0]
         raise ConfigError(
-            f"unknown parameter {bad!r} for model {name!r}{_did_you_mean(bad, known)}; "
+            f"unknown parameter {bad!r} for model {name!r}{did_you_mean(bad, known, n=3)}; "
             f"known parameters: {', '.join(known) if known else '(none)'}"
         )
     return cls(**params)
-
-
-def _did_you_mean(word, choices) -> str:
-    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=3)
-    if not close:
-        return ""
-    return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"
 
 
 __all__ = ["MODELS", "Forecaster", "available_models", "make_model"]

@@ -93,7 +93,7 @@ def select_regions(available: list[str], requested: list[str] | None) -> list[st
     known = set(available)
     missing = [r for r in requested if r not in known]
     if missing:
-        from forecasting.config.forecast import did_you_mean
+        from forecasting.errors import did_you_mean
 
         hint = did_you_mean(missing[0], available)
         raise UsageError(f"--regions: not in the cache: {', '.join(map(repr, missing))}{hint}")
