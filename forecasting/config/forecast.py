@@ -26,6 +26,7 @@ import pandas as pd
 import yaml
 
 from forecasting.errors import ConfigError, did_you_mean
+from forecasting.models.spec import ModelSpec, check_model, parse_models
 
 NAMESPACE = "forecasting"
 
@@ -57,52 +58,6 @@ def parse_duration(value: Any, what: str) -> pd.Timedelta:
     if pd.isna(delta) or delta <= pd.Timedelta(0):
         raise ConfigError(f"{what}: must be positive, got {value!r}")
     return delta
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A model of the registry and its parameters."""
-
-    name: str
-    params: tuple[tuple[str, Any], ...] = ()
-
-    def build(self):
-        """A fresh, unfitted model."""
-        from forecasting.models import make_model
-
-        return make_model(self.name, dict(self.params))
-
-    def validated(self) -> "ModelSpec":
-        self.build()
-        return self
-
-    @property
-    def label(self) -> str:
-        """Readable, parseable identity: ``gbm`` or ``gbm[learning_rate=0.1;max_iter=100]``."""
-        if not self.params:
-            return self.name
-        if self.name == "combination":
-            # Members are labels themselves (with their own ';'): a format of its own.
-            return "combination(" + " + ".join(dict(self.params).get("members", ())) + ")"
-        return f"{self.name}[{';'.join(f'{k}={_format_value(v)}' for k, v in self.params)}]"
-
-    @classmethod
-    def parse(cls, label: str) -> "ModelSpec":
-        """The inverse of :attr:`label`."""
-        label = label.strip()
-        if label.startswith("combination(") and label.endswith(")"):
-            members = [m.strip() for m in label[len("combination("):-1].split(" + ") if m.strip()]
-            return cls("combination", (("members", tuple(members)),)).validated()
-        if not label.endswith("]") or "[" not in label:
-            return cls(label)
-        name, inner = label[:-1].split("[", 1)
-        params = {}
-        for item in filter(None, inner.split(";")):
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise ConfigError(f"model label {label!r}: expected key=value, got {item!r}")
-            params[key.strip()] = yaml.safe_load(value)
-        return _parse_models({name.strip(): params}, f"model label {label!r}")[0]
 
 
 @dataclass(frozen=True)
@@ -175,10 +130,9 @@ class ForecastConfig:
             raise ConfigError(f"{source}: models must name at least one model")
         for spec in self.models:
             try:
-                spec.build()  # unknown names and parameters raise ConfigError here
+                check_model(spec)  # unknown names and parameters raise ConfigError here
             except ConfigError as exc:
                 raise ConfigError(f"{source}: {exc}") from None
-            _check_members(spec, source)
         return self
 
     @property
@@ -207,69 +161,10 @@ class ForecastConfig:
 
 
 def _parse_models(value: Any, source: str) -> tuple[ModelSpec, ...]:
-    if isinstance(value, str):
-        value = [v.strip() for v in value.split(",") if v.strip()]
-    if isinstance(value, Mapping):
-        items = list(value.items())
-    elif isinstance(value, (list, tuple)):
-        items = []
-        for v in value:
-            if isinstance(v, Mapping) and len(v) == 1:
-                items.extend(v.items())
-            elif isinstance(v, Mapping):
-                raise ConfigError(f"{source}: each item of models is a name or a one-key mapping name: parameters, got {dict(v)!r}")
-            else:
-                items.append((v, {}))
-    else:
-        raise ConfigError(f"{source}: models must be a list of names or a mapping of name to parameters")
-    specs = []
-    for name, params in items:
-        if not isinstance(name, str):
-            raise ConfigError(f"{source}: model names must be strings, got {name!r}")
-        params = params or {}
-        if not isinstance(params, Mapping):
-            raise ConfigError(f"{source}: parameters of model {name!r} must be a mapping")
-        if any(s.name == name for s in specs):
-            raise ConfigError(f"{source}: model {name!r} is listed twice")
-        frozen = {}
-        for k, v in params.items():
-            if str(k) in frozen:
-                raise ConfigError(f"{source}: parameter {str(k)!r} of model {name!r} is given twice")
-            frozen[str(k)] = _freeze(v)
-        specs.append(ModelSpec(name, tuple(sorted(frozen.items(), key=lambda kv: kv[0]))))
-    return tuple(specs)
-
-
-def _check_members(spec: ModelSpec, source: str) -> None:
-    """A combination's members must be at least two labels of known models."""
-    if spec.name != "combination" or "members" not in dict(spec.params):
-        return
-    members = dict(spec.params)["members"]
-    if not isinstance(members, (list, tuple)) or len(members) < 2 or not all(isinstance(m, str) for m in members):
-        raise ConfigError(f"{source}: members of a combination must be a list of at least two model names, got {members!r}")
-    for label in members:
-        try:
-            ModelSpec.parse(label).build()
-        except ConfigError as exc:
-            raise ConfigError(f"{source}: combination member {label!r}: {exc}") from None
-        except (ValueError, TypeError, yaml.YAMLError):
-            raise ConfigError(f"{source}: combination member {label!r} is not a model label like gbm or gbm[max_iter=100]") from None
-
-
-def _format_value(value) -> str:
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_format_value(v) for v in value) + "]"
-    if value is None or isinstance(value, bool):
-        return yaml.safe_dump(value).split("\n")[0]
-    return str(value)
-
-
-def _freeze(value):
-    if isinstance(value, list):
-        return tuple(_freeze(v) for v in value)
-    if isinstance(value, Mapping):
-        raise ConfigError(f"model parameters must be scalars or lists, got {value!r}")
-    return value
+    try:
+        return parse_models(value)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
 
 
 def read_section(path: str | Path, namespace: str) -> Mapping:

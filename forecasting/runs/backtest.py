@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from forecasting.config.backtest import BacktestConfig
-from forecasting.config.forecast import ForecastConfig, ModelSpec, parse_duration
+from forecasting.config.forecast import ForecastConfig, parse_duration
+from forecasting.models.spec import ModelSpec
 from forecasting.data.cache import open_cache
 from forecasting.errors import ModelError, RegionDataError, UsageError
 from forecasting.engine.features import build_features

@@ -19,9 +19,10 @@ from pathlib import Path
 import pandas as pd
 
 from forecasting.store.backtests import load_champions
-from forecasting.config.forecast import ForecastConfig, ModelSpec
+from forecasting.config.forecast import ForecastConfig
 from forecasting.data.cache import from_epoch_seconds, freq_seconds, open_cache
 from forecasting.errors import StoreError, UsageError
+from forecasting.models.spec import ModelSpec
 from forecasting.runs.tasks import RegionFailure, RegionTask, run_task
 from forecasting.logs.records import run_context
 from forecasting.runs.progress import Progress

@@ -7,7 +7,8 @@ import pytest
 
 from forecasting.config.backtest import BacktestConfig
 from forecasting.runs.backtest import BacktestTask, backtest_window, make_cutoffs, tasks_for
-from forecasting.config.forecast import ConfigError, ForecastConfig, ModelSpec
+from forecasting.config.forecast import ConfigError, ForecastConfig
+from forecasting.models.spec import ModelSpec
 from forecasting.errors import UsageError
 from forecasting.models import MODELS
 from forecasting.models.naive import SeasonalNaive
@@ -48,7 +49,7 @@ def test_grid_and_random_search_expand_candidates():
 SEEN = []
 
 
-class SpyNaive(SeasonalNaive):
+class SpyNaive(SeasonalNaive, register=False):
     """Seasonal naive that records the last history slot it was fitted on."""
 
     name = "spy"

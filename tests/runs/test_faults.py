@@ -29,7 +29,8 @@ from distributed import Client, LocalCluster
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from deploy.clusters import open_executor
-from forecasting.config.forecast import ForecastConfig, ModelSpec
+from forecasting.config.forecast import ForecastConfig
+from forecasting.models.spec import ModelSpec
 from forecasting.runs.nightly import run_nightly
 from forecasting.runs.tasks import RegionTask, run_task
 from forecasting.models import MODELS
@@ -43,7 +44,7 @@ MARKER = 7_777_777.0
 WORKER_MEMORY = 600 * 2**20
 
 
-class LeakOnMarker(SeasonalNaive):
+class LeakOnMarker(SeasonalNaive, register=False):
     """``seasonal_naive``, except that a history containing ``marker`` makes it leak memory forever."""
 
     name = "test_leak_on_marker"

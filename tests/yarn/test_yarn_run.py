@@ -25,7 +25,8 @@ from deploy.clusters import open_executor
 from deploy.yarn.config import YarnConfig
 from forecasting import errors
 from forecasting.cli.main import main
-from forecasting.config.forecast import ForecastConfig, ModelSpec
+from forecasting.config.forecast import ForecastConfig
+from forecasting.models.spec import ModelSpec
 from forecasting.data.synthetic import SyntheticSpec, build_synthetic_cache
 from forecasting.runs.nightly import run_nightly
 from forecasting.runs.tasks import RegionTask, run_task
