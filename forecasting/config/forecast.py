@@ -18,50 +18,47 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Annotated, Any, Literal
 
 import pandas as pd
-import yaml
+from pydantic import AfterValidator, BeforeValidator, Field, InstanceOf
 
-from forecasting.errors import ConfigError, did_you_mean
+from forecasting.config.base import ConfigModel, read_section
+from forecasting.config.fields import Duration, Fraction, WholeNumber, checked, parse_duration
+from forecasting.errors import ConfigError
 from forecasting.models.spec import ModelSpec, check_model, parse_models
 
 NAMESPACE = "forecasting"
 
-
-def check_keys(data: Mapping[str, Any] | None, cls, source: str) -> dict:
-    """A copy of ``data`` after checking its keys are fields of dataclass ``cls``."""
-    if data is not None and not isinstance(data, Mapping):
-        raise ConfigError(f"{source}: expected a mapping, got {type(data).__name__}")
-    data = dict(data or {})
-    known = {f.name for f in fields(cls)}
-    for key in data:
-        if key not in known:
-            raise ConfigError(f"{source}: unknown key {key!r}{did_you_mean(key, known)}; known keys: {', '.join(sorted(known))}")
-    return data
+__all__ = ["NAMESPACE", "ConfigError", "ForecastConfig", "Models", "load_config", "parse_duration", "read_section"]
 
 
-def parse_duration(value: Any, what: str) -> pd.Timedelta:
-    """Parse a positive duration like ``28D``, ``12h`` or ``90min``.
+def _models(value: Any, key: str) -> tuple[ModelSpec, ...]:
+    return tuple(check_model(spec) for spec in parse_models(value))
 
-    Raises
-    ------
-    ConfigError
-        If ``value`` is not a positive duration.
+
+def _at_least_one(value: tuple, key: str) -> tuple:
+    if not value:
+        raise ValueError(f"{key} must name at least one model")
+    return value
+
+
+#: Models of the registry with their parameters: ``[a, {b: {param: value}}]``, ``{a: {}, b: {...}}``,
+#: ``"a,b"`` or specs; each must build (unknown names and parameters get a did-you-mean).
+Models = Annotated[tuple[InstanceOf[ModelSpec], ...], BeforeValidator(checked(_models))]
+
+
+def models_to_dict(models: tuple[ModelSpec, ...]) -> list[dict]:
+    """``models`` as :meth:`ForecastConfig.from_dict` reads them: a list of ``{name: params}``.
+
+    A list keeps the order (it breaks ties in model selection); YAML
+    mappings are sorted by key when dumped.
     """
-    try:
-        delta = pd.Timedelta(str(value).strip())
-    except (ValueError, TypeError):
-        raise ConfigError(f"{what}: {value!r} is not a duration (examples: 28D, 36h, 90min)") from None
-    if pd.isna(delta) or delta <= pd.Timedelta(0):
-        raise ConfigError(f"{what}: must be positive, got {value!r}")
-    return delta
+    return [{m.name: dict(m.params)} for m in models]
 
 
-@dataclass(frozen=True)
-class ForecastConfig:
+class ForecastConfig(ConfigModel):
     """What each region's job does.
 
     Parameters
@@ -92,108 +89,37 @@ class ForecastConfig:
         :func:`forecasting.runs.tasks.inner_parallelism`).
     """
 
-    horizon: str = "28D"
-    models: tuple[ModelSpec, ...] = (ModelSpec("seasonal_naive"), ModelSpec("gbm"))
-    selection_window: str = "14D"
-    min_history: str = "21D"
-    max_missing_fraction: float = 0.5
-    max_staleness: str = "7D"
-    retries: int = 2
-    max_failed_fraction: float = 0.1
-    interval_adjustment: float = 0.0
-    inner_parallelism: str = "serial"
+    namespace = NAMESPACE
+
+    horizon: Duration = "28D"
+    models: Annotated[Models, AfterValidator(checked(_at_least_one))] = (ModelSpec("seasonal_naive"), ModelSpec("gbm"))
+    selection_window: Duration = "14D"
+    min_history: Duration = "21D"
+    max_missing_fraction: Fraction = 0.5
+    max_staleness: Duration = "7D"
+    retries: WholeNumber = 2
+    max_failed_fraction: Fraction = 0.1
+    interval_adjustment: Annotated[int | float, Field(gt=-10, lt=10, description="a number between -10 and 10")] = 0.0
+    inner_parallelism: Annotated[Literal["serial", "dask"], Field(description="'serial' or 'dask'")] = "serial"
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None, source: str = "config") -> "ForecastConfig":
+    def from_dict(cls, data, source: str = "config") -> "ForecastConfig":
         """Validate a mapping (the contents of the ``forecasting:`` key)."""
-        data = check_keys(data, cls, source)
-        if "models" in data:
-            data["models"] = _parse_models(data["models"], source)
-        return cls(**data).validate(source)
-
-    def validate(self, source: str = "config") -> "ForecastConfig":
-        """Check every value; return ``self`` or raise :class:`ConfigError`."""
-        for name in ("horizon", "selection_window", "min_history", "max_staleness"):
-            parse_duration(getattr(self, name), f"{source}: {name}")
-        for name in ("max_missing_fraction", "max_failed_fraction"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-                raise ConfigError(f"{source}: {name} must be a number between 0 and 1, got {value!r}")
-        adj = self.interval_adjustment
-        if isinstance(adj, bool) or not isinstance(adj, (int, float)) or not abs(adj) < 10:
-            raise ConfigError(f"{source}: interval_adjustment must be a number between -10 and 10, got {adj!r}")
-        if self.inner_parallelism not in ("serial", "dask"):
-            raise ConfigError(f"{source}: inner_parallelism must be 'serial' or 'dask', got {self.inner_parallelism!r}")
-        if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0:
-            raise ConfigError(f"{source}: retries must be a whole number >= 0, got {self.retries!r}")
-        if not self.models:
-            raise ConfigError(f"{source}: models must name at least one model")
-        for spec in self.models:
-            try:
-                check_model(spec)  # unknown names and parameters raise ConfigError here
-            except ConfigError as exc:
-                raise ConfigError(f"{source}: {exc}") from None
-        return self
+        return super().from_dict(data, source)
 
     @property
     def horizon_delta(self) -> pd.Timedelta:
+        """:attr:`horizon` as a :class:`pandas.Timedelta`."""
         return parse_duration(self.horizon, "horizon")
-
-    def with_overrides(self, **overrides) -> "ForecastConfig":
-        """A validated copy with some fields replaced (``None`` values ignored)."""
-        given = {k: v for k, v in overrides.items() if v is not None}
-        if "models" in given and not isinstance(given["models"], tuple):
-            given["models"] = _parse_models(given["models"], "--models")
-        return replace(self, **given).validate("command line")
 
     def to_dict(self) -> dict:
         """Plain data (YAML/JSON-serialisable), the inverse of :meth:`from_dict`."""
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
-        # A list keeps the order (it breaks ties in model selection); YAML
-        # mappings are sorted by key when dumped.
-        out["models"] = [{m.name: dict(m.params)} for m in self.models]
-        return out
+        return {**self.fields(), "models": models_to_dict(self.models)}
 
     def digest(self) -> str:
         """A short stable hash of the configuration, recorded with each run."""
         blob = json.dumps(self.to_dict(), sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def _parse_models(value: Any, source: str) -> tuple[ModelSpec, ...]:
-    try:
-        return parse_models(value)
-    except ConfigError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
-
-
-def read_section(path: str | Path, namespace: str) -> Mapping:
-    """The mapping under top-level key ``namespace`` of a YAML file (empty if absent).
-
-    Raises
-    ------
-    ConfigError
-        The file is missing, unreadable, not YAML, or not a mapping.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read config ({exc})") from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    if doc is None:
-        doc = {}
-    if not isinstance(doc, Mapping):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    section = doc.get(namespace) or {}
-    if not isinstance(section, Mapping):
-        raise ConfigError(f"{path}: {namespace!r} must be a mapping")
-    return section
 
 
 def load_config(path: str | Path | None) -> ForecastConfig:
@@ -202,6 +128,4 @@ def load_config(path: str | Path | None) -> ForecastConfig:
     ``None`` gives the defaults.  Other top-level sections (``backtest:``,
     ``yarn:`` ...) belong to other readers and are ignored here.
     """
-    if path is None:
-        return ForecastConfig()
-    return ForecastConfig.from_dict(read_section(path, NAMESPACE), source=str(path))
+    return ForecastConfig.load(path)

@@ -13,7 +13,7 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -73,7 +73,7 @@ def region_configs(store, config: ForecastConfig, regions: list[str], use_champi
         return {}
     wanted = set(regions)
     out = {
-        row.region: replace(config, models=(ModelSpec.parse(row.model),), interval_adjustment=float(row.interval_adjustment))
+        row.region: config.model_copy(update={"models": (ModelSpec.parse(row.model),), "interval_adjustment": float(row.interval_adjustment)})
         for row in champs.itertuples()
         if row.region in wanted
     }

@@ -106,7 +106,7 @@ def test_a_region_leaking_memory_fails_alone_with_a_clear_reason(leaky_cache, tm
         # every task the scheduler had assigned to that worker).
         "distributed.scheduler.worker-saturation": 1.0,
     }
-    config = ForecastConfig(horizon="3D", models=(ModelSpec(LeakOnMarker.name),)).validate()
+    config = ForecastConfig(horizon="3D", models=(ModelSpec(LeakOnMarker.name),))
     with dask.config.set(settings):
         with LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, memory_limit=WORKER_MEMORY, dashboard_address=":0"
