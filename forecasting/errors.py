@@ -11,6 +11,8 @@ CLI: the driver records them per region and carries on.
 
 from __future__ import annotations
 
+import difflib
+
 # Stable exit codes of the ``forecasting`` command.  Documented in the README;
 # cron jobs and schedulers branch on them, so never renumber.
 EXIT_OK = 0
@@ -34,7 +36,42 @@ class UsageError(ForecastingError):
 
 
 class ConfigError(UsageError):
-    """A configuration file or mapping that fails validation."""
+    """A configuration file or mapping that fails validation.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, in one line, naming the key and the value.
+    key : str, optional
+        The configuration key at fault (``horizon``, ``models``...), so that
+        the command line can name its own flag for it.
+    """
+
+    def __init__(self, message: str, key: str | None = None):
+        self.key = key
+        super().__init__(message)
+
+    def __reduce__(self):
+        # Like RegionError: keep the key when the error travels back from a worker.
+        return (type(self), (str(self), self.key))
+
+
+def did_you_mean(word, choices, n: int = 1) -> str:
+    """A ``" (did you mean 'x'?)"`` suffix naming up to ``n`` close matches, or ``""``.
+
+    Parameters
+    ----------
+    word
+        What was given (converted to ``str``).
+    choices : iterable
+        What is known.
+    n : int
+        Most suggestions, joined with ``or``.
+    """
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=n)
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"
 
 
 class InputError(ForecastingError):

@@ -12,71 +12,82 @@ Example (``specs/nightly.yaml``)::
 
 Memory takes binary units only (``MiB``, ``GiB``, ``TiB``): YARN counts
 memory in MiB, and ``4GB`` or a bare ``4096`` are ambiguous.
+
+Values are checked when the config is made; whether the files it ships
+exist is checked by :meth:`YarnConfig.check_files`, on the machine that
+submits (the archive of a shipped spec may live on another one).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Annotated, Any, Literal, Mapping
 
-from forecasting.config.forecast import check_keys, parse_duration, read_section
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+
+from forecasting.config.base import ConfigModel
+from forecasting.config.fields import MAX_INT32, Duration, Flag, MemorySize, Text, checked, fail, parse_memory
 from forecasting.errors import ConfigError
 
 NAMESPACE = "yarn"
-_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(MiB|GiB|TiB)\s*$")
-_UNITS = {"MiB": 1, "GiB": 1024, "TiB": 1024 * 1024}
-_DECIMAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT])[bB]?\s*$")
-#: YARN's protocol counts containers, vcores and MiB in signed 32-bit integers.
-_MAX_INT32 = 2**31 - 1
 #: Names of shipped files (in the container's working directory) and of environment variables.
 _FILE_KEY = re.compile(r"^[A-Za-z0-9._-]+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-#: Fields that must be strings (YAML turns ``queue: 1`` or ``user: no`` into other types).
-_TEXT_FIELDS = ("name", "queue", "node_label", "user", "environment", "environment_visibility", "python", "principal",
-                "keytab", "driver_address", "driver_security")
+_RESERVED_FILES = ("environment", "cache.sqlite", "dask.crt", "dask.pem", ".", "..")
 #: YARN's LocalResourceVisibility values for the environment archive.
 VISIBILITIES = ("application", "public")
 
-
-def parse_memory(value: Any, what: str) -> int:
-    """Memory in MiB from ``"4 GiB"``, ``"512 MiB"``...
-
-    Raises
-    ------
-    ConfigError
-        Without a binary unit, or not positive.
-    """
-    text = str(value)
-    match = _MEMORY.match(text)
-    if not match:
-        hint = ""
-        dec = _DECIMAL.match(text)
-        if dec:
-            hint = f" (did you mean '{dec.group(1)} {dec.group(2).upper()}iB'?)"
-        elif re.fullmatch(r"\s*\d+\s*", text):
-            hint = f" (a bare number has no unit: did you mean '{text.strip()} MiB'?)"
-        raise ConfigError(f"{what}: {value!r} is not a memory size like '4 GiB' or '512 MiB'{hint}")
-    mib = float(match.group(1)) * _UNITS[match.group(2)]
-    if mib < 1 or mib != int(mib):
-        raise ConfigError(f"{what}: {value!r} must be a whole, positive number of MiB")
-    if mib > _MAX_INT32:
-        raise ConfigError(f"{what}: {value!r} is more memory than YARN can grant")
-    return int(mib)
+__all__ = ["NAMESPACE", "VISIBILITIES", "YarnConfig", "load_yarn_config", "parse_memory"]
 
 
-def _exists(path: str) -> bool:
-    if "://" in path:  # hdfs://, s3://: YARN fetches it; nothing to check from here
-        return True
-    try:
-        return Path(path).expanduser().exists()
-    except (OSError, ValueError, RuntimeError):  # a NUL byte, a name too long, no home directory
-        return False
+def _tags(value: Any, key: str) -> tuple[str, ...]:
+    tags = value or ()
+    if isinstance(tags, str) or not isinstance(tags, (list, tuple)) or any(isinstance(t, (Mapping, list, tuple)) or "\x00" in str(t) for t in tags):
+        raise ValueError(f"{key} must be a list of names, got {value!r}")
+    return tuple(str(t) for t in tags)
 
 
-@dataclass(frozen=True)
-class YarnConfig:
+def _pairs(value: Any, key: str) -> tuple[tuple[str, str], ...]:
+    """A mapping (YAML) or pairs (a copy) as sorted ``(str, str)`` pairs."""
+    value = value or {}
+    if isinstance(value, tuple):
+        try:
+            value = dict(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{key} must be a mapping") from None
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{key} must be a mapping")
+    return tuple(sorted((str(k), str(v)) for k, v in value.items()))
+
+
+def _files(pairs: tuple, key: str) -> tuple:
+    for name, _ in pairs:
+        if name in _RESERVED_FILES or not _FILE_KEY.match(name):
+            raise ValueError(f"{key}: {name!r} is reserved or not a plain name")
+    return pairs
+
+
+def _env(pairs: tuple, key: str) -> tuple:
+    for name, value in pairs:
+        if not _ENV_NAME.match(name) or "\x00" in value:
+            raise ValueError(f"{key}: {name!r} is not an environment variable name (letters, digits, _)")
+    return pairs
+
+
+def _not_blank(value: str, key: str) -> str:
+    if not value.strip():
+        raise ValueError(f"{key} must not be empty")
+    return value
+
+
+#: Containers and vcores: YARN's protocol counts them in signed 32-bit integers.
+Containers = Annotated[int, Field(ge=1, le=MAX_INT32, description="a whole number >= 1 (and below 2**31)")]
+Tags = Annotated[tuple[str, ...], BeforeValidator(checked(_tags))]
+Pairs = Annotated[tuple[tuple[str, str], ...], BeforeValidator(checked(_pairs))]
+
+
+class YarnConfig(ConfigModel):
     """How to run the Dask cluster on YARN.
 
     Parameters
@@ -123,115 +134,84 @@ class YarnConfig:
         Encrypt Dask's own communication with per-application certificates.
     """
 
-    name: str = "forecasting"
-    queue: str = "default"
-    tags: tuple = ()
-    node_label: str = ""
-    user: str = ""
-    workers: int = 2
-    worker_memory: str = "4 GiB"
-    worker_vcores: int = 1
-    worker_restarts: int = -1
-    scheduler_memory: str = "2 GiB"
-    scheduler_vcores: int = 1
-    master_memory: str = "512 MiB"
-    master_vcores: int = 1
-    environment: str = "environment.tar.gz"
-    environment_visibility: str = "application"
-    python: str = "environment/bin/python"
-    files: tuple = ()
-    env: tuple = ()
-    principal: str = ""
-    keytab: str = ""
-    driver_address: str = ""
-    driver_security: str = ""
-    deploy_timeout: str = "120s"
-    tls: bool = False
+    namespace = NAMESPACE
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None, source: str = "yarn") -> "YarnConfig":
-        data = check_keys(data, cls, source)
-        for key in ("files", "env"):
-            if key in data:
-                value = data[key] or {}
-                if not isinstance(value, Mapping):
-                    raise ConfigError(f"{source}: {key} must be a mapping")
-                data[key] = tuple(sorted((str(k), str(v)) for k, v in value.items()))
-        if "tags" in data:
-            tags = data["tags"] or ()
-            if isinstance(tags, str) or not isinstance(tags, (list, tuple)) or any(isinstance(t, (Mapping, list)) or "\x00" in str(t) for t in tags):
-                raise ConfigError(f"{source}: tags must be a list of names, got {tags!r}")
-            data["tags"] = tuple(str(t) for t in tags)
-        return cls(**data)
+    name: Annotated[Text, AfterValidator(checked(_not_blank))] = "forecasting"
+    queue: Text = "default"
+    tags: Tags = ()
+    node_label: Text = ""
+    user: Text = ""
+    workers: Containers = 2
+    worker_memory: MemorySize = "4 GiB"
+    worker_vcores: Containers = 1
+    worker_restarts: Annotated[int, Field(ge=-1, le=MAX_INT32, description="-1 (always) or a whole number >= 0")] = -1
+    scheduler_memory: MemorySize = "2 GiB"
+    scheduler_vcores: Containers = 1
+    master_memory: MemorySize = "512 MiB"
+    master_vcores: Containers = 1
+    environment: Text = "environment.tar.gz"
+    environment_visibility: Annotated[Literal[VISIBILITIES], Field(description=f"one of {', '.join(VISIBILITIES)}")] = "application"
+    python: Text = "environment/bin/python"
+    files: Annotated[Pairs, AfterValidator(checked(_files))] = ()
+    env: Annotated[Pairs, AfterValidator(checked(_env))] = ()
+    principal: Text = ""
+    keytab: Text = ""
+    driver_address: Text = ""
+    driver_security: Text = ""
+    deploy_timeout: Duration = "120s"
+    tls: Flag = False
 
-    def validate(self, source: str = "yarn", check_files: bool = True) -> "YarnConfig":
-        """Check every value (and, unless told not to, that shipped files exist)."""
-        for name in _TEXT_FIELDS:
-            if not isinstance(getattr(self, name), str):
-                raise ConfigError(f"{source}: {name} must be a string, got {getattr(self, name)!r}")
-            if "\x00" in getattr(self, name):
-                raise ConfigError(f"{source}: {name} contains a NUL character")
-        if not isinstance(self.tls, bool):
-            raise ConfigError(f"{source}: tls must be true or false, got {self.tls!r}")
-        for name in ("workers", "worker_vcores", "scheduler_vcores", "master_vcores"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _MAX_INT32:
-                raise ConfigError(f"{source}: {name} must be a whole number >= 1 (and below 2**31), got {value!r}")
-        restarts = self.worker_restarts
-        if isinstance(restarts, bool) or not isinstance(restarts, int) or not -1 <= restarts <= _MAX_INT32:
-            raise ConfigError(f"{source}: worker_restarts must be -1 (always) or a whole number >= 0, got {self.worker_restarts!r}")
-        for name in ("worker_memory", "scheduler_memory", "master_memory"):
-            parse_memory(getattr(self, name), f"{source}: {name}")
-        parse_duration(self.deploy_timeout, f"{source}: deploy_timeout")
-        if not self.name.strip():
-            raise ConfigError(f"{source}: name must not be empty")
-        if self.environment_visibility not in VISIBILITIES:
-            raise ConfigError(f"{source}: environment_visibility must be one of {', '.join(VISIBILITIES)}, "
-                              f"got {self.environment_visibility!r}")
+    @model_validator(mode="after")
+    def _consistent(self) -> "YarnConfig":
         if self.environment_visibility == "public" and "://" not in self.environment:
-            raise ConfigError(f"{source}: environment_visibility: public needs the environment on the cluster's file "
-                              f"system (an hdfs:// URL), not the local file {self.environment}: a file skein uploads "
-                              "lands in the application's private folder, which YARN will not share")
+            raise fail("environment_visibility: public needs the environment on the cluster's file system (an hdfs:// URL), "
+                       f"not the local file {self.environment}: a file skein uploads lands in the application's private "
+                       "folder, which YARN will not share", key="environment_visibility")
         if bool(self.principal) != bool(self.keytab):
-            raise ConfigError(f"{source}: give both principal and keytab for Kerberos, or neither")
+            raise fail("give both principal and keytab for Kerberos, or neither", key="keytab" if self.principal else "principal")
         if self.principal and self.driver_address:
-            raise ConfigError(
-                f"{source}: principal and keytab are used only when skein starts its own driver; "
-                "a running driver (driver_address) keeps its own Kerberos login: remove one or the other"
-            )
-        if check_files:
-            paths = [("environment", self.environment)] + [(f"files.{k}", v) for k, v in self.files]
-            if self.keytab:
-                paths.append(("keytab", self.keytab))
-            if self.driver_security:
-                paths.append(("driver_security", self.driver_security))
-            for what, path in paths:
-                if not _exists(path):
-                    hint = " (build it with 'forecasting pack-env --out ...')" if what == "environment" else ""
-                    raise ConfigError(f"{source}: {what}: {path} does not exist{hint}")
-        for key, _ in self.files:
-            if key in ("environment", "cache.sqlite", "dask.crt", "dask.pem", ".", "..") or not _FILE_KEY.match(key):
-                raise ConfigError(f"{source}: files: {key!r} is reserved or not a plain name")
-        for key, value in self.env:
-            if not _ENV_NAME.match(key) or "\x00" in value:
-                raise ConfigError(f"{source}: env: {key!r} is not an environment variable name (letters, digits, _)")
+            raise fail("principal and keytab are used only when skein starts its own driver; a running driver "
+                       "(driver_address) keeps its own Kerberos login: remove one or the other", key="driver_address")
         return self
 
-    def with_overrides(self, **overrides) -> "YarnConfig":
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+    def check_files(self, source: str = NAMESPACE) -> "YarnConfig":
+        """``self``, after checking that the local files it ships exist (URLs are YARN's to fetch).
+
+        Raises
+        ------
+        ConfigError
+            Naming the key and the missing path.
+        """
+        paths = [("environment", self.environment)] + [(f"files.{k}", v) for k, v in self.files]
+        if self.keytab:
+            paths.append(("keytab", self.keytab))
+        if self.driver_security:
+            paths.append(("driver_security", self.driver_security))
+        for what, path in paths:
+            if not _exists(path):
+                hint = " (build it with 'forecasting pack-env --out ...')" if what == "environment" else ""
+                raise ConfigError(f"{source}: {what}: {path} does not exist{hint}", key=what.split(".")[0])
+        return self
 
     @property
     def worker_memory_mib(self) -> int:
+        """:attr:`worker_memory` in MiB."""
         return parse_memory(self.worker_memory, "worker_memory")
 
     def to_dict(self) -> dict:
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
-        out["files"], out["env"], out["tags"] = dict(self.files), dict(self.env), list(self.tags)
-        return out
+        """Plain data (YAML/JSON-serialisable), the inverse of :meth:`from_dict`."""
+        return {**self.fields(), "files": dict(self.files), "env": dict(self.env), "tags": list(self.tags)}
+
+
+def _exists(path: str) -> bool:
+    if "://" in path:  # hdfs://, s3://: YARN fetches it; nothing to check from here
+        return True
+    try:
+        return Path(path).expanduser().exists()
+    except (OSError, ValueError, RuntimeError):  # a NUL byte, a name too long, no home directory
+        return False
 
 
 def load_yarn_config(path) -> YarnConfig:
-    """The ``yarn:`` section of a YAML file (defaults without a file); not yet validated."""
-    if path is None:
-        return YarnConfig()
-    return YarnConfig.from_dict(read_section(path, NAMESPACE), source=str(path))
+    """The ``yarn:`` section of a YAML file, validated (defaults without a file); files are not checked."""
+    return YarnConfig.load(path)

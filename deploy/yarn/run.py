@@ -49,7 +49,7 @@ def yarn_client(config: YarnConfig, cache_path: str):
     from deploy.yarn.cluster import YarnCluster
     from deploy.yarn.tls import dask_security, write_credentials
 
-    config = config.validate()
+    config = config.check_files()
     timeout = parse_duration(config.deploy_timeout, "deploy_timeout").total_seconds()
     with tempfile.TemporaryDirectory(prefix="forecasting-yarn-") as tmp:
         tls = write_credentials(tmp) if config.tls else None

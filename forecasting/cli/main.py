@@ -288,7 +288,7 @@ def cmd_pack_env(args) -> int:
 def cmd_spec(args) -> int:
     from deploy.yarn.spec import build_spec
 
-    config = _yarn_config(args).with_overrides(workers=args.workers).validate()
+    config = _yarn_config(args).with_overrides(workers=args.workers).check_files()
     if not args.cache.is_file():
         raise UsageError(f"--cache: {args.cache} does not exist")
     print(build_spec(config, str(args.cache)).to_yaml(), end="")
@@ -372,7 +372,7 @@ def _preflight(cache, regions, run_date, cluster: str, workers, yarn) -> None:
     if workers is not None and workers < 1:
         raise UsageError(f"--workers must be at least 1, got {workers}")
     if yarn is not None:
-        yarn.with_overrides(workers=workers).validate()
+        yarn.with_overrides(workers=workers).check_files()
 
     if run_date:
         validate_run_date(run_date)

@@ -16,104 +16,49 @@ bytes.  Unknown keys are errors with a did-you-mean.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
-from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Annotated, Any, Literal
 
 import pandas as pd
-import yaml
+from pydantic import AfterValidator, BeforeValidator, Field, InstanceOf
 
+from forecasting.config.base import ConfigModel, read_section
+from forecasting.config.fields import Duration, Fraction, WholeNumber, checked, parse_duration
 from forecasting.errors import ConfigError
+from forecasting.models.spec import ModelSpec, check_model, parse_models
 
 NAMESPACE = "forecasting"
 
-
-def did_you_mean(word: str, choices) -> str:
-    """A ``" (did you mean 'x'?)"`` suffix, or an empty string."""
-    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+__all__ = ["NAMESPACE", "ConfigError", "ForecastConfig", "Models", "load_config", "parse_duration", "read_section"]
 
 
-def check_keys(data: Mapping[str, Any] | None, cls, source: str) -> dict:
-    """A copy of ``data`` after checking its keys are fields of dataclass ``cls``."""
-    if data is not None and not isinstance(data, Mapping):
-        raise ConfigError(f"{source}: expected a mapping, got {type(data).__name__}")
-    data = dict(data or {})
-    known = {f.name for f in fields(cls)}
-    for key in data:
-        if key not in known:
-            raise ConfigError(f"{source}: unknown key {key!r}{did_you_mean(key, known)}; known keys: {', '.join(sorted(known))}")
-    return data
+def _models(value: Any, key: str) -> tuple[ModelSpec, ...]:
+    return tuple(check_model(spec) for spec in parse_models(value))
 
 
-def parse_duration(value: Any, what: str) -> pd.Timedelta:
-    """Parse a positive duration like ``28D``, ``12h`` or ``90min``.
+def _at_least_one(value: tuple, key: str) -> tuple:
+    if not value:
+        raise ValueError(f"{key} must name at least one model")
+    return value
 
-    Raises
-    ------
-    ConfigError
-        If ``value`` is not a positive duration.
+
+#: Models of the registry with their parameters: ``[a, {b: {param: value}}]``, ``{a: {}, b: {...}}``,
+#: ``"a,b"`` or specs; each must build (unknown names and parameters get a did-you-mean).
+Models = Annotated[tuple[InstanceOf[ModelSpec], ...], BeforeValidator(checked(_models))]
+
+
+def models_to_dict(models: tuple[ModelSpec, ...]) -> list[dict]:
+    """``models`` as :meth:`ForecastConfig.from_dict` reads them: a list of ``{name: params}``.
+
+    A list keeps the order (it breaks ties in model selection); YAML
+    mappings are sorted by key when dumped.
     """
-    try:
-        delta = pd.Timedelta(str(value).strip())
-    except (ValueError, TypeError):
-        raise ConfigError(f"{what}: {value!r} is not a duration (examples: 28D, 36h, 90min)") from None
-    if pd.isna(delta) or delta <= pd.Timedelta(0):
-        raise ConfigError(f"{what}: must be positive, got {value!r}")
-    return delta
+    return [{m.name: dict(m.params)} for m in models]
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """A model of the registry and its parameters."""
-
-    name: str
-    params: tuple[tuple[str, Any], ...] = ()
-
-    def build(self):
-        """A fresh, unfitted model."""
-        from forecasting.models import make_model
-
-        return make_model(self.name, dict(self.params))
-
-    def validated(self) -> "ModelSpec":
-        self.build()
-        return self
-
-    @property
-    def label(self) -> str:
-        """Readable, parseable identity: ``gbm`` or ``gbm[learning_rate=0.1;max_iter=100]``."""
-        if not self.params:
-            return self.name
-        if self.name == "combination":
-            # Members are labels themselves (with their own ';'): a format of its own.
-            return "combination(" + " + ".join(dict(self.params).get("members", ())) + ")"
-        return f"{self.name}[{';'.join(f'{k}={_format_value(v)}' for k, v in self.params)}]"
-
-    @classmethod
-    def parse(cls, label: str) -> "ModelSpec":
-        """The inverse of :attr:`label`."""
-        label = label.strip()
-        if label.startswith("combination(") and label.endswith(")"):
-            members = [m.strip() for m in label[len("combination("):-1].split(" + ") if m.strip()]
-            return cls("combination", (("members", tuple(members)),)).validated()
-        if not label.endswith("]") or "[" not in label:
-            return cls(label)
-        name, inner = label[:-1].split("[", 1)
-        params = {}
-        for item in filter(None, inner.split(";")):
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise ConfigError(f"model label {label!r}: expected key=value, got {item!r}")
-            params[key.strip()] = yaml.safe_load(value)
-        return _parse_models({name.strip(): params}, f"model label {label!r}")[0]
-
-
-@dataclass(frozen=True)
-class ForecastConfig:
+class ForecastConfig(ConfigModel):
     """What each region's job does.
 
     Parameters
@@ -144,168 +89,37 @@ class ForecastConfig:
         :func:`forecasting.runs.tasks.inner_parallelism`).
     """
 
-    horizon: str = "28D"
-    models: tuple[ModelSpec, ...] = (ModelSpec("seasonal_naive"), ModelSpec("gbm"))
-    selection_window: str = "14D"
-    min_history: str = "21D"
-    max_missing_fraction: float = 0.5
-    max_staleness: str = "7D"
-    retries: int = 2
-    max_failed_fraction: float = 0.1
-    interval_adjustment: float = 0.0
-    inner_parallelism: str = "serial"
+    namespace = NAMESPACE
+
+    horizon: Duration = "28D"
+    models: Annotated[Models, AfterValidator(checked(_at_least_one))] = (ModelSpec("seasonal_naive"), ModelSpec("gbm"))
+    selection_window: Duration = "14D"
+    min_history: Duration = "21D"
+    max_missing_fraction: Fraction = 0.5
+    max_staleness: Duration = "7D"
+    retries: WholeNumber = 2
+    max_failed_fraction: Fraction = 0.1
+    interval_adjustment: Annotated[int | float, Field(gt=-10, lt=10, description="a number between -10 and 10")] = 0.0
+    inner_parallelism: Annotated[Literal["serial", "dask"], Field(description="'serial' or 'dask'")] = "serial"
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None, source: str = "config") -> "ForecastConfig":
+    def from_dict(cls, data, source: str = "config") -> "ForecastConfig":
         """Validate a mapping (the contents of the ``forecasting:`` key)."""
-        data = check_keys(data, cls, source)
-        if "models" in data:
-            data["models"] = _parse_models(data["models"], source)
-        return cls(**data).validate(source)
-
-    def validate(self, source: str = "config") -> "ForecastConfig":
-        """Check every value; return ``self`` or raise :class:`ConfigError`."""
-        for name in ("horizon", "selection_window", "min_history", "max_staleness"):
-            parse_duration(getattr(self, name), f"{source}: {name}")
-        for name in ("max_missing_fraction", "max_failed_fraction"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-                raise ConfigError(f"{source}: {name} must be a number between 0 and 1, got {value!r}")
-        adj = self.interval_adjustment
-        if isinstance(adj, bool) or not isinstance(adj, (int, float)) or not abs(adj) < 10:
-            raise ConfigError(f"{source}: interval_adjustment must be a number between -10 and 10, got {adj!r}")
-        if self.inner_parallelism not in ("serial", "dask"):
-            raise ConfigError(f"{source}: inner_parallelism must be 'serial' or 'dask', got {self.inner_parallelism!r}")
-        if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0:
-            raise ConfigError(f"{source}: retries must be a whole number >= 0, got {self.retries!r}")
-        if not self.models:
-            raise ConfigError(f"{source}: models must name at least one model")
-        for spec in self.models:
-            try:
-                spec.build()  # unknown names and parameters raise ConfigError here
-            except ConfigError as exc:
-                raise ConfigError(f"{source}: {exc}") from None
-            _check_members(spec, source)
-        return self
+        return super().from_dict(data, source)
 
     @property
     def horizon_delta(self) -> pd.Timedelta:
+        """:attr:`horizon` as a :class:`pandas.Timedelta`."""
         return parse_duration(self.horizon, "horizon")
-
-    def with_overrides(self, **overrides) -> "ForecastConfig":
-        """A validated copy with some fields replaced (``None`` values ignored)."""
-        given = {k: v for k, v in overrides.items() if v is not None}
-        if "models" in given and not isinstance(given["models"], tuple):
-            given["models"] = _parse_models(given["models"], "--models")
-        return replace(self, **given).validate("command line")
 
     def to_dict(self) -> dict:
         """Plain data (YAML/JSON-serialisable), the inverse of :meth:`from_dict`."""
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
-        # A list keeps the order (it breaks ties in model selection); YAML
-        # mappings are sorted by key when dumped.
-        out["models"] = [{m.name: dict(m.params)} for m in self.models]
-        return out
+        return {**self.fields(), "models": models_to_dict(self.models)}
 
     def digest(self) -> str:
         """A short stable hash of the configuration, recorded with each run."""
         blob = json.dumps(self.to_dict(), sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def _parse_models(value: Any, source: str) -> tuple[ModelSpec, ...]:
-    if isinstance(value, str):
-        value = [v.strip() for v in value.split(",") if v.strip()]
-    if isinstance(value, Mapping):
-        items = list(value.items())
-    elif isinstance(value, (list, tuple)):
-        items = []
-        for v in value:
-            if isinstance(v, Mapping) and len(v) == 1:
-                items.extend(v.items())
-            elif isinstance(v, Mapping):
-                raise ConfigError(f"{source}: each item of models is a name or a one-key mapping name: parameters, got {dict(v)!r}")
-            else:
-                items.append((v, {}))
-    else:
-        raise ConfigError(f"{source}: models must be a list of names or a mapping of name to parameters")
-    specs = []
-    for name, params in items:
-        if not isinstance(name, str):
-            raise ConfigError(f"{source}: model names must be strings, got {name!r}")
-        params = params or {}
-        if not isinstance(params, Mapping):
-            raise ConfigError(f"{source}: parameters of model {name!r} must be a mapping")
-        if any(s.name == name for s in specs):
-            raise ConfigError(f"{source}: model {name!r} is listed twice")
-        frozen = {}
-        for k, v in params.items():
-            if str(k) in frozen:
-                raise ConfigError(f"{source}: parameter {str(k)!r} of model {name!r} is given twice")
-            frozen[str(k)] = _freeze(v)
-        specs.append(ModelSpec(name, tuple(sorted(frozen.items(), key=lambda kv: kv[0]))))
-    return tuple(specs)
-
-
-def _check_members(spec: ModelSpec, source: str) -> None:
-    """A combination's members must be at least two labels of known models."""
-    if spec.name != "combination" or "members" not in dict(spec.params):
-        return
-    members = dict(spec.params)["members"]
-    if not isinstance(members, (list, tuple)) or len(members) < 2 or not all(isinstance(m, str) for m in members):
-        raise ConfigError(f"{source}: members of a combination must be a list of at least two model names, got {members!r}")
-    for label in members:
-        try:
-            ModelSpec.parse(label).build()
-        except ConfigError as exc:
-            raise ConfigError(f"{source}: combination member {label!r}: {exc}") from None
-        except (ValueError, TypeError, yaml.YAMLError):
-            raise ConfigError(f"{source}: combination member {label!r} is not a model label like gbm or gbm[max_iter=100]") from None
-
-
-def _format_value(value) -> str:
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_format_value(v) for v in value) + "]"
-    if value is None or isinstance(value, bool):
-        return yaml.safe_dump(value).split("\n")[0]
-    return str(value)
-
-
-def _freeze(value):
-    if isinstance(value, list):
-        return tuple(_freeze(v) for v in value)
-    if isinstance(value, Mapping):
-        raise ConfigError(f"model parameters must be scalars or lists, got {value!r}")
-    return value
-
-
-def read_section(path: str | Path, namespace: str) -> Mapping:
-    """The mapping under top-level key ``namespace`` of a YAML file (empty if absent).
-
-    Raises
-    ------
-    ConfigError
-        The file is missing, unreadable, not YAML, or not a mapping.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read config ({exc})") from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    if doc is None:
-        doc = {}
-    if not isinstance(doc, Mapping):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    section = doc.get(namespace) or {}
-    if not isinstance(section, Mapping):
-        raise ConfigError(f"{path}: {namespace!r} must be a mapping")
-    return section
 
 
 def load_config(path: str | Path | None) -> ForecastConfig:
@@ -314,6 +128,4 @@ def load_config(path: str | Path | None) -> ForecastConfig:
     ``None`` gives the defaults.  Other top-level sections (``backtest:``,
     ``yarn:`` ...) belong to other readers and are ignored here.
     """
-    if path is None:
-        return ForecastConfig()
-    return ForecastConfig.from_dict(read_section(path, NAMESPACE), source=str(path))
+    return ForecastConfig.load(path)

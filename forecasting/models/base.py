@@ -33,6 +33,8 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
+from forecasting.models.registry import register as _register
+
 #: Quantile levels every model forecasts, and their column names.
 QUANTILES: tuple[float, ...] = (0.1, 0.5, 0.9)
 QUANTILE_COLUMNS: tuple[str, ...] = tuple(f"q{round(q * 100)}" for q in QUANTILES)
@@ -45,11 +47,19 @@ class Forecaster:
     """Base class of the model registry.
 
     Subclasses set :attr:`name` and implement :meth:`fit` and
-    :meth:`predict`.
+    :meth:`predict`; a subclass that sets its own ``name`` is registered
+    under it (:func:`forecasting.models.registry.register`) as soon as it is
+    defined.  ``class Variant(Base, register=False)`` opts out (a test double
+    that only some tests put in the registry).
     """
 
     #: Registry name, used in configs and in outputs.
     name: ClassVar[str] = ""
+
+    def __init_subclass__(cls, register: bool = True, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if register:
+            _register(cls)
 
     def __init__(self, **params):
         for key, value in params.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from forecasting.models.base import FORECAST_COLUMNS, QUANTILE_COLUMNS, QUANTILES, Forecaster, finalize_forecast
+from forecasting.models.spec import COMBINATION, ModelSpec
 
 
 class Combination(Forecaster):
@@ -25,14 +26,12 @@ class Combination(Forecaster):
         The fitted members.
     """
 
-    name = "combination"
+    name = COMBINATION
 
     def __init__(self, *, members: tuple = ("seasonal_median", "seasonal_naive")):
         self.members = members
 
     def fit(self, y: pd.Series, X: pd.DataFrame, horizon: int) -> "Combination":
-        from forecasting.config.forecast import ModelSpec
-
         if len(self.members) < 2:
             raise ValueError("a combination needs at least two member models")
         self.models_ = [ModelSpec.parse(label).build().fit(y, X, horizon=horizon) for label in self.members]

@@ -13,16 +13,17 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from forecasting.store.backtests import load_champions
-from forecasting.config.forecast import ForecastConfig, ModelSpec
+from forecasting.config.forecast import ForecastConfig
 from forecasting.data.cache import open_cache
 from forecasting.data.timestamps import freq_seconds, from_epoch_seconds
 from forecasting.errors import StoreError, UsageError
+from forecasting.models.spec import ModelSpec
 from forecasting.runs.loop import drain
 from forecasting.runs.outcomes import RegionFailure
 from forecasting.runs.tasks import RegionTask
@@ -76,7 +77,7 @@ def region_configs(store, config: ForecastConfig, regions: list[str], use_champi
         return {}
     wanted = set(regions)
     out = {
-        row.region: replace(config, models=(ModelSpec.parse(row.model),), interval_adjustment=float(row.interval_adjustment))
+        row.region: config.model_copy(update={"models": (ModelSpec.parse(row.model),), "interval_adjustment": float(row.interval_adjustment)})
         for row in champs.itertuples()
         if row.region in wanted
     }
@@ -97,7 +98,7 @@ def select_regions(available: list[str], requested: list[str] | None) -> list[st
     known = set(available)
     missing = [r for r in requested if r not in known]
     if missing:
-        from forecasting.config.forecast import did_you_mean
+        from forecasting.errors import did_you_mean
 
         hint = did_you_mean(missing[0], available)
         raise UsageError(f"--regions: not in the cache: {', '.join(map(repr, missing))}{hint}")

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.engine import metrics
-from forecasting.config.forecast import ModelSpec
+from forecasting.models.spec import ModelSpec
 from forecasting.models.base import adjust_interval
 
 COVERAGE = 0.8

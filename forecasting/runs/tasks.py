@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 from threadpoolctl import ThreadpoolController
 
-from forecasting.config.forecast import ForecastConfig, ModelSpec
+from forecasting.config.forecast import ForecastConfig
+from forecasting.models.spec import ModelSpec
 from forecasting.logs.records import task_context, task_fields
 from forecasting.runs.jobs import backtest_window, forecast_region
 from forecasting.runs.outcomes import TRANSIENT_ERRORS, RegionFailure, RegionResult, WindowResult, worker_name

@@ -12,7 +12,7 @@ from forecasting.errors import ConfigError
 
 
 def test_defaults_are_valid():
-    config = ForecastConfig().validate()
+    config = ForecastConfig()
     assert config.horizon_delta.days == 28
     assert [m.name for m in config.models][0] == "seasonal_naive"
 
@@ -96,7 +96,7 @@ def test_shipped_specs_are_valid():
     for path in sorted((Path(__file__).parents[2] / "specs").glob("*.yaml")):
         load_config(path)
         load_backtest_config(path)
-        load_yarn_config(path).validate(check_files=False)  # the archive lives on the EMR master
+        load_yarn_config(path)  # files unchecked: the archive lives on the EMR master
 
 
 # --------------------------------------------------------------------------- fuzzing the loaders
@@ -167,7 +167,7 @@ def check_loader_only_raises_our_errors(load, text: str) -> None:
             assert str(path) in str(exc) or "model" in str(exc) or "parameter" in str(exc), str(exc)
 
 
-_FORECAST_KEYS = {f.name for f in dataclasses.fields(ForecastConfig)}
+_FORECAST_KEYS = set(ForecastConfig.model_fields)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])

@@ -252,6 +252,6 @@ def test_a_real_run_on_the_master(tmp_path):
     except ImportError:  # the YARN backend is optional here
         pass
     else:
-        yarn = YarnConfig.from_dict(data["yarn"]).validate()
+        yarn = YarnConfig.from_dict(data["yarn"]).check_files()
         assert (yarn.workers, yarn.worker_vcores, yarn.worker_memory_mib) == (8, 2, 6 * 1024)
     assert sorted(p.name for p in home.iterdir()) == ["environment.tar.gz", "nightly.yaml", "venv"]

@@ -95,7 +95,7 @@ def test_kerberos_principal_and_keytab_reach_skein(tmp_path):
     keytab.write_bytes(b"\x05\x02")
     env = tmp_path / "environment.tar.gz"
     env.write_bytes(b"x")
-    config = YarnConfig.from_dict({"environment": str(env), "principal": "svc@EXAMPLE.COM", "keytab": str(keytab)}).validate()
+    config = YarnConfig.from_dict({"environment": str(env), "principal": "svc@EXAMPLE.COM", "keytab": str(keytab)}).check_files()
     assert (config.principal, config.keytab) == ("svc@EXAMPLE.COM", str(keytab))
     # Without driver_address skein starts its Java driver with --keytab/--principal.  Here
     # there is no java or yarn, so that fails, and the failure is a one-line ClusterError;
@@ -108,7 +108,7 @@ def test_kerberos_principal_and_keytab_reach_skein(tmp_path):
         with skein_client(config):
             pass
     with pytest.raises(ConfigError, match="principal and keytab are used only when skein starts its own driver"):
-        YarnConfig.from_dict({**config.to_dict(), "driver_address": "localhost:1"}).validate()
+        YarnConfig.from_dict({**config.to_dict(), "driver_address": "localhost:1"}).check_files()
 
 
 # --------------------------------------------------------------------------- fuzzing
@@ -148,7 +148,7 @@ def test_fuzz_yarn_config_only_raises_config_errors_and_valid_ones_build_a_spec(
         cache = Path(tmp) / "cache.sqlite"
         cache.write_bytes(b"x")
         try:
-            config = load_yarn_config(path).validate()
+            config = load_yarn_config(path).check_files()
         except ForecastingError as exc:
             assert str(exc).startswith((str(path), "yarn: ")) and "\n" not in str(exc), str(exc)
             return

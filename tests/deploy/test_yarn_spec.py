@@ -32,7 +32,7 @@ def _everything(files) -> YarnConfig:
             "files": {"extra.txt": str(files["extra.txt"])}, "env": {"TZ": "UTC", "FOO": "bar"},
             "principal": "svc@EXAMPLE.COM", "keytab": str(files["me.keytab"]), "deploy_timeout": "45s", "tls": True,
         }
-    ).validate()
+    ).check_files()
 
 
 def test_every_field_round_trips_through_skein_yaml(files):
@@ -58,7 +58,7 @@ def test_every_field_round_trips_through_skein_yaml(files):
 def test_an_environment_on_hdfs_can_go_to_yarns_public_cache(files):
     url = "hdfs:///apps/forecasting/environment.tar.gz"
     for visibility in ("application", "public"):
-        config = YarnConfig.from_dict({"environment": url, "environment_visibility": visibility}).validate()
+        config = YarnConfig.from_dict({"environment": url, "environment_visibility": visibility}).check_files()
         spec = skein.ApplicationSpec.from_yaml(build_spec(config, str(files["cache.sqlite"])).to_yaml())
         for service in spec.services.values():
             env = service.files["environment"]
@@ -100,7 +100,7 @@ def test_memory_needs_binary_units(text, hint):
 def test_bad_specs_get_clear_errors(files, data, message):
     base = {"environment": str(files["environment.tar.gz"])}
     with pytest.raises(ConfigError, match=message):
-        YarnConfig.from_dict({**base, **data}).validate()
+        YarnConfig.from_dict({**base, **data}).check_files()
 
 
 def test_unknown_key_has_a_did_you_mean():

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from forecasting.config.forecast import ForecastConfig, ModelSpec
+from forecasting.config.forecast import ForecastConfig
+from forecasting.models.spec import ModelSpec
 from forecasting.runs.outcomes import RegionFailure
 from forecasting.runs.tasks import BacktestTask, RegionTask, run_task
 from forecasting.logs.records import LINE_RE, log_scope, make_handler, run_context, set_run_id, task_context, task_fields

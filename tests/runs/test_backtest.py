@@ -9,7 +9,8 @@ from forecasting.config.backtest import BacktestConfig
 from forecasting.runs.backtest import make_cutoffs, tasks_for
 from forecasting.runs.jobs import backtest_window
 from forecasting.runs.tasks import BacktestTask
-from forecasting.config.forecast import ConfigError, ForecastConfig, ModelSpec
+from forecasting.config.forecast import ConfigError, ForecastConfig
+from forecasting.models.spec import ModelSpec
 from forecasting.errors import UsageError
 from forecasting.models import MODELS
 from forecasting.models.naive import SeasonalNaive
@@ -50,7 +51,7 @@ def test_grid_and_random_search_expand_candidates():
 SEEN = []
 
 
-class SpyNaive(SeasonalNaive):
+class SpyNaive(SeasonalNaive, register=False):
     """Seasonal naive that records the last history slot it was fitted on."""
 
     name = "spy"

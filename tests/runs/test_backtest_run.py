@@ -115,7 +115,8 @@ def test_champion_mode_without_champions_is_a_usage_error(synthetic_cache, tmp_p
 
 def test_resume_reruns_windows_lost_to_dead_workers_but_not_model_failures(synthetic_cache, tmp_path):
     from forecasting.runs.backtest import tasks_for
-    from forecasting.config.forecast import ForecastConfig, ModelSpec
+    from forecasting.config.forecast import ForecastConfig
+    from forecasting.models.spec import ModelSpec
     from forecasting.runs.outcomes import RegionFailure
 
     tasks = tasks_for(["r000"], str(synthetic_cache), [ModelSpec("seasonal_naive")], ["2024-02-05", "2024-02-12", "2024-02-19"],

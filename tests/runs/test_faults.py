@@ -29,7 +29,8 @@ from distributed import Client, LocalCluster
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from deploy.clusters import open_executor
-from forecasting.config.forecast import ForecastConfig, ModelSpec
+from forecasting.config.forecast import ForecastConfig
+from forecasting.models.spec import ModelSpec
 from forecasting.runs.nightly import run_nightly
 from forecasting.runs.tasks import RegionTask, run_task
 from forecasting.models import MODELS
@@ -43,7 +44,7 @@ MARKER = 7_777_777.0
 WORKER_MEMORY = 600 * 2**20
 
 
-class LeakOnMarker(SeasonalNaive):
+class LeakOnMarker(SeasonalNaive, register=False):
     """``seasonal_naive``, except that a history containing ``marker`` makes it leak memory forever."""
 
     name = "test_leak_on_marker"
@@ -105,7 +106,7 @@ def test_a_region_leaking_memory_fails_alone_with_a_clear_reason(leaky_cache, tm
         # every task the scheduler had assigned to that worker).
         "distributed.scheduler.worker-saturation": 1.0,
     }
-    config = ForecastConfig(horizon="3D", models=(ModelSpec(LeakOnMarker.name),)).validate()
+    config = ForecastConfig(horizon="3D", models=(ModelSpec(LeakOnMarker.name),))
     with dask.config.set(settings):
         with LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, memory_limit=WORKER_MEMORY, dashboard_address=":0"

@@ -7,7 +7,8 @@ import sqlite3
 import pandas as pd
 import pytest
 
-from forecasting.config.forecast import ForecastConfig, ModelSpec
+from forecasting.config.forecast import ForecastConfig
+from forecasting.models.spec import ModelSpec
 from forecasting.errors import StoreError
 from forecasting.runs.backtest import tasks_for
 from forecasting.runs.outcomes import RegionFailure

@@ -25,7 +25,8 @@ from deploy.clusters import open_executor
 from deploy.yarn.config import YarnConfig
 from forecasting import errors
 from forecasting.cli.main import main
-from forecasting.config.forecast import ForecastConfig, ModelSpec
+from forecasting.config.forecast import ForecastConfig
+from forecasting.models.spec import ModelSpec
 from forecasting.data.synthetic import SyntheticSpec, build_synthetic_cache
 from forecasting.runs.nightly import run_nightly
 from forecasting.runs.tasks import RegionTask, run_task
@@ -196,7 +197,7 @@ def test_a_region_outgrowing_its_container_is_killed_by_yarn_and_fails_alone(
             "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1",
             "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0",
         }))
-    config = ForecastConfig(horizon="3D", models=(ModelSpec(grow_model),)).validate()
+    config = ForecastConfig(horizon="3D", models=(ModelSpec(grow_model),))
     with open_executor("yarn", yarn=yarn, cache_path=str(grown), retries=0) as executor:
         import yarn_test_models as shipped
 

@@ -24,7 +24,7 @@ from forecasting.models.naive import SeasonalNaive
 MARKER = 7_777_777.0
 
 
-class GrowOnMarker(SeasonalNaive):
+class GrowOnMarker(SeasonalNaive, register=False):
     """``seasonal_naive``, except that a history containing ``marker`` makes its fit grow without end."""
 
     name = "test_grow_on_marker"
