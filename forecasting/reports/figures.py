@@ -32,10 +32,10 @@ require_columns
 from __future__ import annotations
 
 import io
-import os
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
+
+from forecasting.files import atomic_write
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -145,9 +145,8 @@ def _palette(image, colors: int) -> bytes:
 def save_png(fig: "Figure", path) -> Path:
     """Write ``fig`` to ``path`` as a PNG (:func:`png_bytes`), atomically.
 
-    The image goes to a temporary file in the destination folder which is
-    then renamed into place, so a reader never sees half a file and a
-    failure leaves any earlier file as it was.
+    Through :func:`forecasting.files.atomic_write`: a reader never sees half
+    a file and a failure leaves any earlier file as it was.
 
     Parameters
     ----------
@@ -164,18 +163,8 @@ def save_png(fig: "Figure", path) -> Path:
     data = png_bytes(fig)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # A unique name per call (not just per process): safe with threads.
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        # os.open with 0o666 lets the umask decide the final permissions.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_write(path, "wb") as fh:
+        fh.write(data)
     return path
 
 
