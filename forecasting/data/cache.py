@@ -21,7 +21,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from forecasting.data import schema
-from forecasting.data.timestamps import freq_seconds, from_epoch_seconds
+from forecasting.data.timestamps import freq_seconds, from_epoch_seconds, to_epoch_seconds
 from forecasting.errors import CacheError, RegionDataError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
