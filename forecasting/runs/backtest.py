@@ -34,7 +34,6 @@ import pandas as pd
 
 from forecasting.config.backtest import BacktestConfig
 from forecasting.config.forecast import ForecastConfig, parse_duration
-from forecasting.models.spec import ModelSpec
 from forecasting.data.cache import open_cache
 from forecasting.errors import UsageError
 from forecasting.logs.records import log_scope, set_run_id
