@@ -63,7 +63,9 @@ def _add_plugin_commands(sub) -> None:
     """Each ``forecasting.commands`` entry point: ``add_commands(sub)`` adds its sub-command parsers."""
     from importlib.metadata import entry_points
 
-    for ep in sorted(entry_points(group=COMMAND_ENTRY_POINTS), key=lambda ep: ep.name):
+    # One call per name: a distribution seen twice on sys.path (an editable
+    # install run from its checkout) must not add its commands twice.
+    for ep in {ep.name: ep for ep in entry_points(group=COMMAND_ENTRY_POINTS)}.values():
         ep.load()(sub)  # a plug-in that fails to import is a bug in it: let it show
 
 
