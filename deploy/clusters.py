@@ -1,21 +1,24 @@
-"""Cluster backends: turn ``--cluster`` into a connected executor.
+"""Cluster back ends of the engine: a local Dask cluster, a scheduler address, YARN.
 
-``open_executor`` is the one place that creates and tears down clusters.  It
-is a context manager: whatever happens inside the block (success, an
-exception, Ctrl-C) the client is closed and any cluster it started is shut
-down.
+Each is a :class:`forecasting.runs.backends.Backend` that ``setup.cfg``
+registers in the ``forecasting.backends`` entry-point group, so the engine
+finds them without importing this package.  Each opener is a context
+manager: whatever happens inside the block (success, an exception, Ctrl-C)
+the client is closed and any cluster it started is shut down.
 
-Targets
--------
-``serial``
-    No Dask: every job runs in this process, in order.
+Back ends
+---------
 ``local``
     A ``distributed.LocalCluster`` on this machine: one single-threaded
     worker process per core (or ``workers``), so numerical libraries do not
     fight over cores.
-``tcp://host:port`` (or ``tls://``)
+``address`` (``tcp://host:port`` or ``tls://``)
     An existing scheduler.  Its workers must be able to read the cache at
     the same path.
+``yarn``
+    A Dask cluster on YARN for the length of the block (``deploy.yarn``);
+    it adds its own options (``--queue``...) to the commands that start a
+    cluster, on top of the config's ``yarn:`` section.
 """
 
 from __future__ import annotations
@@ -27,11 +30,10 @@ from typing import Iterator
 
 from deploy.dask_settings import CLUSTER_DASK_CONFIG
 from forecasting.errors import ClusterError, UsageError
-from forecasting.runs.executors import DaskExecutor, SerialExecutor
+from forecasting.runs.backends import Backend, Target, open_backend
 
 log = logging.getLogger(__name__)
 
-TARGETS = ("serial", "local", "tcp://host:port", "yarn")
 
 def default_workers() -> int:
     """One worker per core this process may use."""
@@ -41,18 +43,6 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def parse_target(target: str) -> str:
-    """Validate a ``--cluster`` value; return its kind (serial, local, address)."""
-    if target in ("serial", "local"):
-        return target
-    if target.startswith(("tcp://", "tls://")) and len(target.split("://", 1)[1]) > 0:
-        return "address"
-    if target == "yarn":
-        return "yarn"
-    raise UsageError(f"--cluster must be one of {', '.join(TARGETS)}, got {target!r}")
-
-
-@contextlib.contextmanager
 def open_executor(
     target: str,
     workers: int | None = None,
@@ -61,22 +51,25 @@ def open_executor(
     yarn=None,
     cache_path: str | None = None,
     log_dir: str | None = None,
-) -> Iterator:
-    """Open the cluster named by ``target`` and yield an executor for it.
+):
+    """Open the cluster named by ``target`` and yield an executor for it (a context manager).
+
+    The same as :func:`forecasting.runs.backends.open_backend`, with the
+    options of this package's back ends spelled out.
 
     Parameters
     ----------
     target : str
-        ``serial``, ``local`` or a scheduler address.
+        ``serial``, ``local``, ``yarn`` or a scheduler address.
     workers : int, optional
-        Worker processes of a local cluster; one per core by default.
+        Worker processes of a local cluster (one per core by default), or
+        YARN worker containers (overriding ``yarn.workers``).
     retries : int
         Task retries after transient errors.
     connect_timeout : float
         Seconds to wait for a remote scheduler.
     yarn : deploy.yarn.config.YarnConfig, optional
-        With ``target="yarn"``: the application to start (``workers``
-        overrides its worker count).
+        With ``target="yarn"``: the application to start.
     cache_path : str, optional
         With ``target="yarn"``: the cache to ship to the workers.
     log_dir : str, optional
@@ -90,29 +83,86 @@ def open_executor(
     ClusterError
         The cluster cannot be started or reached.
     """
-    kind = parse_target(target)
-    if workers is not None and workers < 1:
-        raise UsageError(f"--workers must be at least 1, got {workers}")
-    if kind == "serial":
-        yield SerialExecutor(retries=retries)
-        return
-    if kind == "local":
-        with _local_client(workers or default_workers(), log_dir) as client:
-            yield DaskExecutor(client, retries=retries)
-        return
-    if kind == "yarn":
-        from deploy.yarn.run import yarn_client
+    return open_backend(target, workers=workers, retries=retries, connect_timeout=connect_timeout, yarn=yarn,
+                        cache_path=cache_path, log_dir=log_dir)
 
-        if yarn is None or cache_path is None:
-            raise UsageError("--cluster yarn needs a config with a 'yarn:' section (--config) and a cache")
-        with yarn_client(yarn.with_overrides(workers=workers), cache_path) as (client, cluster):
-            executor = DaskExecutor(client, retries=retries)
-            executor.worker_cache_path = cluster.worker_cache_path
-            executor.worker_death_reason = cluster.container_end
-            yield executor
-        return
-    with _remote_client(target, connect_timeout) as client:
+
+@contextlib.contextmanager
+def open_local(target: Target, workers: int | None = None, retries: int = 2, log_dir: str | None = None,
+               **_other_backends_options) -> Iterator:
+    """A ``LocalCluster`` of ``workers`` single-threaded processes (one per core by default)."""
+    from forecasting.runs.executors import DaskExecutor
+
+    with _local_client(workers or default_workers(), log_dir) as client:
         yield DaskExecutor(client, retries=retries)
+
+
+@contextlib.contextmanager
+def open_address(target: Target, retries: int = 2, connect_timeout: float = 30.0, **_other_backends_options) -> Iterator:
+    """A client of the running scheduler at ``target.text``; the cluster outlives it."""
+    from forecasting.runs.executors import DaskExecutor
+
+    with _remote_client(target.text, connect_timeout) as client:
+        yield DaskExecutor(client, retries=retries)
+
+
+def check_yarn(target: Target, options: dict) -> dict:
+    """The YARN application to start, validated, with ``workers`` applied."""
+    yarn, cache_path = options.get("yarn"), options.get("cache_path")
+    if yarn is None or cache_path is None:
+        raise UsageError("yarn: the yarn back end needs a YARN config (yarn=, e.g. a config's 'yarn:' section) "
+                         "and the cache to ship (cache_path=)", param="yarn")
+    return {**options, "yarn": yarn.with_overrides(workers=options.get("workers")).check_files()}
+
+
+@contextlib.contextmanager
+def open_yarn(target: Target, yarn=None, cache_path: str | None = None, retries: int = 2,
+              **_other_backends_options) -> Iterator:
+    """A Dask cluster on YARN (``yarn``, checked by :func:`check_yarn`) for the length of the block."""
+    from deploy.yarn.run import yarn_client
+    from forecasting.runs.executors import DaskExecutor
+
+    with yarn_client(yarn, cache_path) as (client, cluster):
+        executor = DaskExecutor(client, retries=retries)
+        executor.worker_cache_path = cluster.worker_cache_path
+        executor.worker_death_reason = cluster.container_end
+        yield executor
+
+
+def add_yarn_arguments(parser, workers: bool = False) -> None:
+    """The options that override the config's ``yarn:`` section (``workers``: also ``--workers``)."""
+    group = parser.add_argument_group("YARN (with --cluster yarn; override the config's 'yarn:' section)")
+    if workers:
+        group.add_argument("--workers", type=int, help="worker containers")
+    group.add_argument("--queue", help="YARN queue")
+    group.add_argument("--name", help="YARN application name")
+    group.add_argument("--environment", help="packed environment archive (forecasting pack-env)")
+    group.add_argument("--worker-memory", help="memory per worker container, e.g. '6 GiB'")
+    group.add_argument("--worker-vcores", type=int, help="vcores (and threads) per worker container")
+
+
+def yarn_config_from_args(args):
+    """The ``yarn:`` section of ``--config`` with the command line's overrides; not yet validated."""
+    from deploy.yarn.config import load_yarn_config
+
+    config = load_yarn_config(args.config)
+    env = dict(config.env)
+    # Containers log at the driver's --log-level unless the config's 'env' says otherwise.
+    env.setdefault("FORECASTING_LOG_LEVEL", args.log_level)
+    return config.with_overrides(
+        queue=args.queue, name=args.name, environment=args.environment, worker_memory=args.worker_memory,
+        worker_vcores=args.worker_vcores, env=tuple(sorted(env.items())),
+    )
+
+
+def _yarn_options(args) -> dict:
+    return {"yarn": yarn_config_from_args(args)}
+
+
+local_backend = Backend("local", open_local)
+address_backend = Backend("address", open_address)
+yarn_backend = Backend("yarn", open_yarn, check=check_yarn, add_arguments=add_yarn_arguments,
+                       options_from_args=_yarn_options)
 
 
 @contextlib.contextmanager

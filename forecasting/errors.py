@@ -32,7 +32,22 @@ class ForecastingError(Exception):
 
 
 class UsageError(ForecastingError):
-    """A command line or configuration value that cannot work."""
+    """A command line or configuration value that cannot work.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, in one line.  Library code starts it with the name of
+        the parameter at fault (``"regions: not in the cache: ..."``), never
+        with a command-line flag.
+    param : str, optional
+        That parameter's name; the CLI shows its own flag in its place
+        (``regions`` -> ``--regions``).
+    """
+
+    def __init__(self, message: str = "", param: str | None = None):
+        self.param = param
+        super().__init__(message)
 
 
 class ConfigError(UsageError):
@@ -49,7 +64,7 @@ class ConfigError(UsageError):
 
     def __init__(self, message: str, key: str | None = None):
         self.key = key
-        super().__init__(message)
+        super().__init__(message, param=key)
 
     def __reduce__(self):
         # Like RegionError: keep the key when the error travels back from a worker.

@@ -71,8 +71,8 @@ def region_configs(store, config: ForecastConfig, regions: list[str], use_champi
     if champs.empty:
         if use_champions:
             raise UsageError(
-                f"--models champion: the results store {url} holds no champions; "
-                "run 'forecasting backtest' with the same --out (or --store) first"
+                f"use_champions: the results store {url} holds no champions; run a backtest with the same store first",
+                param="use_champions",
             )
         return {}
     wanted = set(regions)
@@ -101,7 +101,7 @@ def select_regions(available: list[str], requested: list[str] | None) -> list[st
         from forecasting.errors import did_you_mean
 
         hint = did_you_mean(missing[0], available)
-        raise UsageError(f"--regions: not in the cache: {', '.join(map(repr, missing))}{hint}")
+        raise UsageError(f"regions: not in the cache: {', '.join(map(repr, missing))}{hint}", param="regions")
     return list(dict.fromkeys(requested))
 
 
@@ -120,7 +120,7 @@ def validate_run_date(run_date: str) -> str:
     try:
         return pd.Timestamp(run_date).strftime("%Y-%m-%d")
     except (ValueError, TypeError):
-        raise UsageError(f"--run-date must be a date like 2024-12-31, got {run_date!r}") from None
+        raise UsageError(f"run_date must be a date like 2024-12-31, got {run_date!r}", param="run_date") from None
 
 
 def run_nightly(
@@ -217,12 +217,13 @@ def _new_plan(cache_path, config, regions, run_date) -> _Plan:
 def _resume_plan(results, run_id: str, cache_path) -> _Plan:
     run = results.run(run_id)
     if run["kind"] != "nightly":
-        raise UsageError(f"--resume: run {run_id} is a {run['kind']} run, not a nightly run")
+        raise UsageError(f"resume: run {run_id} is a {run['kind']} run, not a nightly run", param="resume")
     later = results.later_run(run_id)
     if later is not None:
         raise UsageError(
-            f"--resume: run {later['run_id']} for the same date {run['run_date']} started after {run_id}; "
-            f"resume that one instead"
+            f"resume: run {later['run_id']} for the same date {run['run_date']} started after {run_id}; "
+            f"resume that one instead",
+            param="resume",
         )
     # The run's own cache unless another is given (the cache may have moved).
     cache = open_cache(cache_path or run["cache_path"])

@@ -1,0 +1,70 @@
+"""``forecasting backtest``: rolling-origin backtests that choose each region's champion model."""
+
+from __future__ import annotations
+
+import logging
+
+from forecasting import errors
+from forecasting.cli import jobs
+
+log = logging.getLogger("forecasting")
+
+
+def add_parser(sub):
+    """Add ``backtest`` to the sub-command parsers; return its parser (back ends add their options to it)."""
+    bt = sub.add_parser("backtest", help="rolling-origin backtests; choose a champion model per region")
+    jobs.add_job_arguments(bt)
+    bt.add_argument("--models", help="comma-separated model families (default from config: all)")
+    bt.add_argument("--start", help="first cutoff date (with --end; default: the last year)")
+    bt.add_argument("--end", help="last cutoff date")
+    bt.add_argument("--cutoffs", type=int, help="use the last N cutoffs instead of --start/--end")
+    bt.add_argument("--horizon", help="forecast length per window, e.g. 28D")
+    bt.add_argument("--step", help="days between cutoffs, e.g. 7D")
+    bt.add_argument("--no-plots", action="store_true", help="skip the PNG reports")
+    bt.set_defaults(func=cmd_backtest)
+    return bt
+
+
+def cmd_backtest(args) -> int:
+    """Check everything, open the cluster, run the backtest, print its summary."""
+    from forecasting.config.backtest import load_backtest_config
+    from forecasting.config.forecast import load_config
+    from forecasting.logs.records import log_file
+    from forecasting.runs.backtest import run_backtest
+
+    config = load_backtest_config(args.config).with_overrides(
+        models=args.models, start=args.start, end=args.end, cutoffs=args.cutoffs, horizon=args.horizon, step=args.step
+    )
+    job_config = load_config(args.config)
+    cluster = jobs.cluster_target(args)
+    regions = jobs.split(args.regions)
+    log_dir = jobs.log_dir(args)
+    prepared = jobs.prepare_cluster(args, cluster, job_config.retries, args.cache, log_dir)
+    jobs.check_inputs(args.cache, regions, None)
+    with log_file(log_dir / "driver" / "driver.log"), prepared.open() as executor:
+        log.info("logs of this backtest's processes: %s ('forecasting logs %s' summarizes them)", log_dir, log_dir)
+        summary = run_backtest(
+            args.cache, args.out, executor, config, job_config, regions=regions, store=args.store,
+            show_progress=True, plots=not args.no_plots,
+        )
+    print(format_backtest_summary(summary))
+    return errors.EXIT_OK
+
+
+def format_backtest_summary(summary) -> str:
+    """The one-screen summary printed at the end of a backtest."""
+    champs = summary.champions
+    counts = champs.model.value_counts()
+    lines = [
+        "",
+        f"backtest {summary.backtest_id}: {summary.n_tasks} tasks over {len(summary.cutoffs)} cutoffs "
+        f"({summary.cutoffs[0]} .. {summary.cutoffs[-1]}), {summary.n_resumed} reused from before, "
+        f"{summary.n_failed} failed, {summary.wall_seconds:.0f}s",
+        f"  champion MASE / seasonal-naive MASE, mean over {len(champs)} regions: {summary.mean_mase_ratio:.3f}",
+        "  champions: " + ", ".join(f"{m} x{n}" for m, n in counts.items()),
+        f"  leaderboard: {summary.folder / 'leaderboard.csv'}",
+        f"  champions:   {summary.folder / 'champions.csv'}",
+        f"  plots:       {summary.folder / 'plots'}",
+        f"  store:       {summary.store}  ('forecasting run' with this store uses the champions)",
+    ]
+    return "\n".join(lines)

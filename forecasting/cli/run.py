@@ -1,0 +1,104 @@
+"""``forecasting run``: the nightly job, forecasting every region."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from forecasting import errors
+from forecasting.cli import jobs
+from forecasting.errors import UsageError
+
+log = logging.getLogger("forecasting")
+
+
+def add_parser(sub):
+    """Add ``run`` to the sub-command parsers; return its parser (back ends add their options to it)."""
+    run = sub.add_parser("run", help="forecast every region (the nightly job)")
+    jobs.add_job_arguments(run, cache_required=False)
+    run.add_argument("--resume", metavar="RUN_ID", help="complete an earlier run: recompute only its regions that are not ok "
+                     "(its own config, run date and regions; --cache defaults to the run's cache)")
+    run.add_argument("--horizon", help="how far ahead, e.g. 28D (default from config: 28D)")
+    run.add_argument("--run-date", help="YYYY-MM-DD (default: the day after the cache's latest data)")
+    run.add_argument("--models", help="comma-separated candidate models, or 'champion' (default: the backtest champions "
+                     "when the store has them, else the config's models)")
+    run.add_argument("--max-failed-fraction", type=float, help="above this fraction of failed regions exit 3 (default 0.1)")
+    run.set_defaults(func=cmd_run)
+    return run
+
+
+def cmd_run(args) -> int:
+    """Check everything, open the cluster, run the nightly job, print its summary; exit 0, 1 or 3."""
+    from forecasting.config.forecast import load_config
+    from forecasting.logs.records import log_file
+    from forecasting.runs.nightly import run_nightly
+
+    config = load_config(args.config).with_overrides(
+        horizon=args.horizon,
+        models=None if args.models == "champion" else args.models,
+        max_failed_fraction=args.max_failed_fraction,
+    )
+    cluster = jobs.cluster_target(args)
+    regions = jobs.split(args.regions)
+    if args.resume and (regions or args.run_date or args.models or args.horizon):
+        # (--config still gives the 'yarn:' section; its 'forecasting:' section is the run's own.)
+        raise UsageError("--resume completes a run with its own regions, run date and config: "
+                         "drop --regions/--run-date/--models/--horizon")
+    if not args.resume and args.cache is None:
+        raise UsageError("run: --cache is required (except with --resume)")
+    if args.resume and not args.store and not (args.out / "results.sqlite").is_file():
+        raise UsageError(f"--resume: no results store in {args.out} (give the --out of the run, or --store)")
+    use_champions = True if args.models == "champion" else (False if args.models else None)
+    cache = args.cache or _resumed_cache(args)
+    log_dir = jobs.log_dir(args)
+    prepared = jobs.prepare_cluster(args, cluster, config.retries, cache, log_dir)
+    jobs.check_inputs(cache, regions, args.run_date)
+    with log_file(log_dir / "driver" / "driver.log"), prepared.open() as executor:
+        log.info("logs of this run's processes: %s ('forecasting logs %s' summarizes them)", log_dir, log_dir)
+        summary = run_nightly(
+            cache,
+            args.out,
+            executor,
+            config,
+            regions=regions,
+            run_date=args.run_date,
+            store=args.store,
+            cluster=cluster,
+            show_progress=True,
+            use_champions=use_champions,
+            resume=args.resume,
+        )
+    print(format_summary(summary))
+    return {"succeeded": errors.EXIT_OK, "partial": errors.EXIT_SOME_FAILED}.get(summary.status, errors.EXIT_TOO_MANY_FAILED)
+
+
+def _resumed_cache(args) -> Path:
+    """The cache a resumed run used (YARN ships it before the run starts)."""
+    from forecasting.store.database import store_url
+    from forecasting.store.runs import ResultsStore
+
+    store = ResultsStore(store_url(args.out, args.store))
+    try:
+        return Path(store.run(args.resume)["cache_path"])
+    finally:
+        store.close()
+
+
+def format_summary(summary) -> str:
+    """The one-screen summary printed at the end of a run."""
+    lines = [
+        "",
+        f"run {summary.run_id}  (run date {summary.run_date})  {summary.status.upper()}",
+        f"  regions: {summary.n_regions}   ok: {summary.n_ok}   failed: {summary.n_failed}   wall time: {summary.wall_seconds:.1f}s",
+        f"  forecasts: {summary.folder / 'forecasts.csv'}",
+        f"  failures:  {summary.folder / 'failures.csv'}",
+        f"  run info:  {summary.folder / 'run.json'}",
+        f"  store:     {summary.store}",
+    ]
+    if summary.failures:
+        lines.append("  failed regions:")
+        for f in summary.failures[:10]:
+            lines.append(f"    {f.region}: {f.error_type}: {f.message[:100]}")
+        if len(summary.failures) > 10:
+            lines.append(f"    ... and {len(summary.failures) - 10} more (see failures.csv)")
+    return "\n".join(lines)
