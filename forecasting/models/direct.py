@@ -11,7 +11,7 @@ from forecasting.errors import ConfigError
 from forecasting.engine.features import calendar_columns, regressor_columns
 from forecasting.models.base import Forecaster, local_lag_sources, local_offsets, slots_per_day
 from forecasting.models.gbm import fit_boosted, predict_boosted
-from forecasting.models.naive import horizon_steps
+from forecasting.models.seasonal import horizon_steps
 
 
 class GBMDirectForecaster(Forecaster):

@@ -9,7 +9,7 @@ import pandas as pd
 
 from forecasting.engine.features import slot_of_day_codes
 from forecasting.models.base import QUANTILES, Forecaster, finalize_forecast, slots_per_day
-from forecasting.models.naive import horizon_steps, slot_quantiles
+from forecasting.models.seasonal import horizon_steps, slot_quantiles
 
 #: Fewest observed slots, in days, the model fits on.
 MIN_DAYS = 2

@@ -9,7 +9,7 @@ import pandas as pd
 
 from forecasting.engine.features import calendar_columns, regressor_columns
 from forecasting.models.base import QUANTILES, Forecaster, finalize_forecast, slots_per_day
-from forecasting.models.naive import horizon_steps
+from forecasting.models.seasonal import horizon_steps
 
 
 class GBMForecaster(Forecaster):

@@ -10,7 +10,7 @@ import pandas as pd
 from forecasting.engine.features import fourier_columns, regressor_columns
 from forecasting.models.base import QUANTILES, Forecaster, finalize_forecast
 from forecasting.models.ets import history_window
-from forecasting.models.naive import horizon_steps
+from forecasting.models.seasonal import horizon_steps
 
 #: Fewest observed slots, in days, the model fits on.
 
