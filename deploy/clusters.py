@@ -170,7 +170,7 @@ def _local_client(n_workers: int, log_dir: str | None = None):
     import dask
     from distributed import Client, LocalCluster
 
-    from deploy.yarn.container import ContainerLogging
+    from deploy.worker_logging import ContainerLogging
 
     try:
         with dask.config.set(CLUSTER_DASK_CONFIG):

@@ -14,7 +14,8 @@ import logging
 import dask
 
 from deploy.dask_settings import CLUSTER_DASK_CONFIG
-from deploy.yarn.container import bind_host, configure_logging, protocol, security, tls_arguments
+from deploy.worker_logging import configure_logging
+from deploy.yarn.container import bind_host, protocol, security, tls_arguments
 from deploy.yarn.spec import KV_DASHBOARD, KV_SCHEDULER
 
 log = logging.getLogger("deploy.yarn.scheduler")

@@ -17,7 +17,8 @@ import os
 import dask
 
 from deploy.dask_settings import CLUSTER_DASK_CONFIG
-from deploy.yarn.container import ContainerLogging, bind_host, configure_logging, security, tls_arguments
+from deploy.worker_logging import ContainerLogging, configure_logging
+from deploy.yarn.container import bind_host, security, tls_arguments
 from deploy.yarn.spec import KV_SCHEDULER
 
 log = logging.getLogger("deploy.yarn.worker")
