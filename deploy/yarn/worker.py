@@ -19,6 +19,7 @@ import dask
 from deploy.dask_settings import CLUSTER_DASK_CONFIG
 from deploy.yarn.container import ContainerLogging, bind_host, configure_logging, security, tls_arguments
 from deploy.yarn.spec import KV_SCHEDULER
+from forecasting.logs.events import log_event
 
 log = logging.getLogger("deploy.yarn.worker")
 
@@ -36,7 +37,8 @@ async def serve(args, scheduler_address: str) -> None:
         local_directory=os.path.join(os.getcwd(), "dask-worker-space"),
         plugins={ContainerLogging()},
     ) as nanny:
-        log.info("worker %s connected to %s", nanny.name, scheduler_address)
+        log_event(log, logging.INFO, "worker_start", "worker %s connected to %s", nanny.name, scheduler_address,
+                  worker=nanny.name, scheduler=scheduler_address)
         await nanny.finished()
 
 

@@ -23,6 +23,7 @@ from forecasting.config.forecast import ForecastConfig, ModelSpec
 from forecasting.data.cache import from_epoch_seconds, freq_seconds, open_cache
 from forecasting.errors import StoreError, UsageError
 from forecasting.runs.tasks import RegionFailure, RegionTask, run_task
+from forecasting.logs.events import log_event
 from forecasting.logs.records import run_context
 from forecasting.runs.progress import Progress
 from forecasting.store.results import ResultsStore, export_run, store_url
@@ -244,8 +245,9 @@ def _execute(results, executor, plan: _Plan, configs: dict, out_dir: Path, clust
             results.record(run_id, outcome)
             if not outcome.ok:
                 # One line, tagged with the region: the worker logged the traceback (run.json keeps it).
-                log.warning("region %s failed: %s: %s", outcome.region, outcome.error_type, outcome.message,
-                            extra={"region": outcome.region})
+                log_event(log, logging.WARNING, "region_failed", "region %s failed: %s: %s", outcome.region,
+                          outcome.error_type, outcome.message, extra={"region": outcome.region},
+                          region=outcome.region, error_type=outcome.error_type, error=outcome.message)
             progress.update(outcome.ok)
         progress.close()
         outcomes = results.region_outcomes(run_id)
