@@ -157,7 +157,7 @@ LogType:dask.worker.log
 LogLastModifiedTime:Sat Nov 21 03:12:44 +0000 2026
 LogLength:1
 LogContents:
-2026-11-21 03:10:01,000 INFO [app=application_1700000000000_0002 container=container_1700000000000_0002_01_000003 run=R] [region=r042 model=gbm] [task=forecast-R-r042] forecasting.runs.tasks: task start
+2026-11-21 03:10:01,000 INFO [app=application_1700000000000_0002 container=container_1700000000000_0002_01_000003 run=R] [region=r042 model=gbm] [task=forecast-R-r042] forecasting.runs.tasks: task start | event=task_start
 2026-11-21 03:10:09,000 - distributed.worker.memory - WARNING - Worker tcp://10.0.0.12:40000 (pid=4242) exceeded 95% memory budget. Restarting...
 2026-11-21 03:10:09,500 - distributed.nanny - INFO - Worker process 4242 was killed by signal 15
 2026-11-21 03:10:10,000 - distributed.nanny - WARNING - Restarting worker
