@@ -9,7 +9,7 @@ events of many processes per region: counts, failures with their
 tracebacks, durations, tasks still running, regions whose worker died.
 
 Where the lines come from (YARN containers, a local run's folders) is the
-caller's business: see ``deploy.yarn.logs``.
+caller's business.
 """
 
 from __future__ import annotations
