@@ -8,7 +8,6 @@ wrapper: parse, call ``deploy``, print, return an exit code.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from forecasting import errors
@@ -47,39 +46,9 @@ def cmd_logs(args) -> int:
 
     from deploy.yarn import logs as yarn_logs
 
-    source, app_id = args.source, ""
-    try:
-        if source == "-":
-            files = yarn_logs.parse_aggregated(sys.stdin.read())
-        elif yarn_logs.APP_ID_RE.match(source) and not Path(source).exists():
-            app_id = source
-            files = yarn_logs.parse_aggregated(_yarn_logs(source))
-        elif Path(source).is_dir():
-            app_id, files = yarn_logs.read_directory(source)
-        elif Path(source).is_file():
-            files = yarn_logs.parse_aggregated(Path(source).read_text(encoding="utf-8", errors="replace"))
-        else:
-            raise UsageError("not a file, a folder, '-' or an application id (application_<digits>_<digits>)")
-    except UsageError as exc:
-        raise UsageError(f"logs: {'standard input' if source == '-' else source}: {exc}") from None
-    summary = yarn_logs.summarize(files, app_id=app_id, region=args.region)
+    summary = yarn_logs.summarize_source(args.source, region=args.region)
     print(json.dumps(summary, indent=1) if args.json else yarn_logs.format_summary(summary))
     return errors.EXIT_OK
-
-
-def _yarn_logs(app_id: str) -> str:
-    """What ``yarn logs -applicationId app_id`` prints (the aggregated logs of a finished application)."""
-    import subprocess
-
-    try:
-        proc = subprocess.run(["yarn", "logs", "-applicationId", app_id], capture_output=True, text=True, errors="replace")
-    except FileNotFoundError:
-        raise errors.ClusterError("logs: no 'yarn' command on PATH: run this on a node of the cluster, "
-                                  "or save 'yarn logs -applicationId ID' to a file and pass that") from None
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise errors.ClusterError(f"logs: 'yarn logs -applicationId {app_id}' failed (exit {proc.returncode}): {last}")
-    return proc.stdout
 
 
 def cmd_pack_env(args) -> int:

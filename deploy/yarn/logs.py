@@ -1,46 +1,42 @@
-"""Read a YARN application's logs back: what failed, where, and why.
+"""``forecasting logs``: read a YARN application's logs back: what failed, where, and why.
 
-The input is what ``yarn logs -applicationId <id>`` prints (Hadoop 2 or 3
-layout, see :func:`parse_aggregated`) or the per-container log folders a
-NodeManager (or the test stand-in) writes (:func:`read_directory`).  Lines
-in the project's format (:data:`forecasting.logs.records.LINE_RE`) are split into
-their fields; Dask's and skein's own lines are read for worker deaths and
-the application's outcome.  :func:`summarize` builds a plain dictionary
-(``forecasting logs --json`` prints it), :func:`format_summary` the text.
+The input is what ``yarn logs -applicationId <id>`` prints, or per-container
+log folders (:mod:`deploy.yarn.aggregated` reads both).  Our records are read
+by the domain reader (:mod:`forecasting.logs.reader`): their prefix fields
+and their events' fields, never their words.  What is read here as text is
+other people's: Dask's own lines, skein's application master and YARN's
+diagnostics (memory kills, preemption, exit codes).  :func:`summarize`
+builds a plain dictionary (``forecasting logs --json`` prints it),
+:func:`format_summary` the text, :func:`summarize_source` both steps from a
+``forecasting logs SOURCE`` argument.
 
-Pure functions: no YARN, Dask or skein needed.
+Pure functions apart from running ``yarn logs``: no YARN, Dask or skein needed.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from forecasting.errors import UsageError
-from forecasting.logs.records import LINE_RE
+from deploy.yarn.aggregated import APP_ID_RE, LogFile, parse_aggregated, read_directory, read_source, yarn_logs
+from forecasting.logs.reader import TaskTally, parse_line, traceback_tail
 from forecasting.logs.records import field as clean_field
 
-APP_ID_RE = re.compile(r"^application_\d+_\d+$")
-_HEADER_RE = re.compile(r"^Container: (?P<container>container_\S+) on (?P<host>\S+)\s*$")
-_META = ("LogLength:", "Log Upload Time:", "LogLastModifiedTime:", "LogAggregationType:")
-_CONTENTS = ("LogContents:", "Log Contents:")
+__all__ = ["APP_ID_RE", "DEATH_PATTERNS", "LogFile", "Record", "format_summary", "parse_aggregated", "read_directory",
+           "read_source", "records", "summarize", "summarize_source", "traceback_tail", "yarn_logs"]
+
 # Lines that start a record in some other format: Dask's default
-# ("time - logger - LEVEL - msg"), log4j's / the stand-in AM's ("time LEVEL logger: msg").
+# ("time - logger - LEVEL - msg"), log4j's / skein's AM's ("time LEVEL logger: msg").
 _DASK_RE = re.compile(r"^(?P<time>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) - (?P<logger>\S+) - (?P<level>[A-Z]+) - (?P<message>.*)$")
 _LOG4J_RE = re.compile(
     r"^(?P<time>(?:\d{4}-\d\d-\d\d|\d\d/\d\d/\d\d) \d\d:\d\d:\d\d(?:,\d{3})?) (?P<level>[A-Z]+) (?P<logger>\S+?): (?P<message>.*)$"
 )
-_TASK_END_RE = re.compile(r"^task end: (?:ok in (?P<ok>[\d.]+)s(?:, model (?P<chosen>\S+))?|failed after (?P<failed>[\d.]+)s: (?P<error>[\w.]+): ?(?P<msg>.*)"
-                          r"|transient error after (?P<transient>[\d.]+)s, may be retried: (?P<terror>[\w.]+): ?(?P<tmsg>.*))$")
-_DRIVER_FAIL_RE = re.compile(r"^region (?P<region>\S+) failed: (?P<error>[\w.]+): ?(?P<msg>.*)$")
 _AM_RUNNING_RE = re.compile(r"^RUNNING: (?P<skein>\S+) on (?P<container>container_\S+)")
 _AM_END_RE = re.compile(r"^(?P<state>SUCCEEDED|FAILED|KILLED): (?P<skein>\S+) - (?P<msg>.*)$")
 # YARN's diagnostics ("Exit code is 137", "exitCode: 143"); not the Nanny's
 # "Worker process ... exited with status", which is the worker process's.
 _EXIT_RE = re.compile(r"(?:Exit code is|exitCode:) ?(-?\d+)")
-_FRAME_RE = re.compile(r'^\s+File "')
-#: (kind, pattern): a worker died or was killed, and why.
+#: (kind, pattern): a worker died or was killed, and why, in Dask's and YARN's words.
 DEATH_PATTERNS = (
     ("memory", re.compile(r"exceeded \d+% memory budget")),
     # Hadoop 3: "is running 155MB beyond the 'PHYSICAL' memory limit"; Hadoop 2:
@@ -56,21 +52,20 @@ DEATH_PATTERNS = (
     ("died", re.compile(r"Worker process died unexpectedly")),
     ("restarted", re.compile(r"Restarting worker")),
 )
-
-
-@dataclass
-class LogFile:
-    """One log file of one container."""
-
-    container: str
-    name: str
-    text: str
-    host: str = ""
+# Which process a container ran, from our events and from Dask's own loggers.
+_WORKER_EVENTS = {"worker_start", "task_start", "task_end"}
+_SCHEDULER_EVENTS = {"scheduler_start"}
+_WORKER_LOGGERS = {"distributed.nanny", "distributed.worker"}
+_SCHEDULER_LOGGERS = {"distributed.scheduler"}
 
 
 @dataclass
 class Record:
-    """A log record: its first line's fields, plus continuation lines (tracebacks)."""
+    """A log record: its first line's fields, plus continuation lines (tracebacks).
+
+    ``fields`` are our prefix's (empty for other formats); ``event`` and
+    ``event_fields`` an event's (:mod:`forecasting.logs.events`).
+    """
 
     container: str
     file: str
@@ -80,146 +75,31 @@ class Record:
     message: str = ""
     fields: dict = field(default_factory=dict)
     more: list = field(default_factory=list)
+    event: str | None = None
+    event_fields: dict = field(default_factory=dict)
+    line: object = field(default=None, repr=False)
 
     def text(self) -> str:
         return "\n".join([self.message, *self.more])
 
 
-def _block_start(lines: list[str], j: int) -> bool:
-    """Does a new container or log-file block start at line ``j``?"""
-    line = lines[j]
-    if _HEADER_RE.match(line):
-        return j + 1 < len(lines) and lines[j + 1].startswith(("=", "LogAggregationType:", "LogType:"))
-    return line.startswith("LogType:") and any(x.startswith(_META + _CONTENTS) for x in lines[j + 1:j + 4])
-
-
-def parse_aggregated(text: str) -> list[LogFile]:
-    """Split the output of ``yarn logs -applicationId <id>`` into log files.
-
-    Both layouts: Hadoop 3 (a ``Container: <id> on <host>`` header before
-    every file, ``LogAggregationType``, ``LogLastModifiedTime``,
-    ``LogContents:``) and Hadoop 2 (one header per container, ``Log Upload
-    Time``, ``Log Contents:``).  A file ends at its ``End of LogType:`` line
-    when there is one, else after ``LogLength`` bytes when that fits, else
-    where the next block starts.  Files of the same container and name
-    (logs aggregated more than once) are joined.
-
-    Raises
-    ------
-    UsageError
-        Nothing in the text looks like aggregated YARN logs.
-    """
-    lines = text.splitlines()
-    files: dict[tuple[str, str], LogFile] = {}
-    container, host, i, n = None, "", 0, len(lines)
-    while i < n:
-        header = _HEADER_RE.match(lines[i])
-        if header:
-            container, host = header["container"], header["host"]
-            i += 1
-            continue
-        if not (container and lines[i].startswith("LogType:")):
-            i += 1  # rules, blank lines, the yarn client's own chatter
-            continue
-        name = lines[i][len("LogType:"):].strip()
-        length, i = None, i + 1
-        while i < n and not lines[i].startswith(_CONTENTS) and not _block_start(lines, i):
-            if lines[i].startswith("LogLength:") and lines[i][10:].strip().isdigit():
-                length = int(lines[i][10:].strip())
-            i += 1
-        body: list[str] = []
-        if i < n and lines[i].startswith(_CONTENTS):
-            i += 1
-            body, i = _contents(lines, i, name, length)
-        key = (container, name)
-        if key in files:
-            files[key].text += "\n" + "\n".join(body)
-        else:
-            files[key] = LogFile(container, name, "\n".join(body), host)
-    if not files:
-        raise UsageError("no 'Container: <id> on <host>' / 'LogType:' blocks: is this the output of "
-                         "'yarn logs -applicationId <id>'?")
-    return list(files.values())
-
-
-def _contents(lines: list[str], i: int, name: str, length: int | None) -> tuple[list[str], int]:
-    """A file's lines from ``i``, and where the next block starts."""
-    marker = "End of LogType:" + name
-    j = i
-    while j < len(lines) and not _block_start(lines, j):
-        pos = lines[j].find(marker)
-        if pos >= 0 and lines[j][pos + len(marker):pos + len(marker) + 1] in ("", ".", " "):
-            body = lines[i:j] + ([lines[j][:pos]] if pos else [])
-            if body and body[-1] == "" and not pos:
-                body.pop()  # Hadoop 3 writes "\nEnd of LogType": one blank line of its own
-            return body, j + 1
-        j += 1
-    body = lines[i:j]
-    raw = "\n".join(body).encode()
-    if length is not None and length <= len(raw) + 1:
-        body = raw[:length].decode("utf-8", "replace").splitlines()
-    while body and (not body[-1].strip() or set(body[-1].strip()) == {"*"}):
-        body.pop()
-    return body, j
-
-
-def read_directory(path) -> tuple[str, list[LogFile]]:
-    """Read per-container logs: ``<app id>/<container id>/<file>``, or a
-    local run's log folder (``driver/``, ``worker-<n>/``).
-
-    ``path`` is such an application folder, a folder holding exactly one
-    (the NodeManager's log folder, the stand-in's ``log_root``), or one
-    container's folder.  Returns the application id (or ``""``) and the files.
-    """
-    path = Path(path)
-    apps = sorted(p for p in path.iterdir() if p.is_dir() and APP_ID_RE.match(p.name))
-    if len(apps) > 1:
-        raise UsageError(f"{path} holds {len(apps)} applications ({', '.join(a.name for a in apps)}): give one of their folders")
-    if apps:
-        path = apps[0]
-    if path.name.startswith("container_"):
-        containers, app_id = [path], ""
-    else:
-        containers = sorted(p for p in path.iterdir() if p.is_dir() and p.name.startswith("container_"))
-        app_id = path.name if APP_ID_RE.match(path.name) else ""
-    if not containers and not app_id:
-        # A local run's log folder: driver/, worker-0/, worker-1/, ...
-        containers = sorted(p for p in path.iterdir() if p.is_dir())
-    files = [LogFile(c.name, f.name, f.read_text(encoding="utf-8", errors="replace"))
-             for c in containers for f in sorted(c.iterdir()) if f.is_file()]
-    if not files:
-        raise UsageError(f"{path}: no container log files (expected <application id>/<container id>/<file>)")
-    return app_id, files
-
-
 def records(log: LogFile) -> list[Record]:
     """The records of one log file; lines that start no record continue the previous one."""
     out: list[Record] = []
-    for line in log.text.splitlines():
-        m = LINE_RE.match(line)
-        if m:
-            fields = {k: m[k] for k in ("run", "app", "container", "region", "model", "task")}
-            out.append(Record(log.container, log.name, m["time"], m["level"], m["logger"], m["message"], fields))
+    for text in log.text.splitlines():
+        line = parse_line(text)
+        if line is not None:
+            out.append(Record(log.container, log.name, line.time, line.level, line.logger, line.message,
+                              dict(line.context), event=line.event, event_fields=line.fields, line=line))
             continue
-        m = _DASK_RE.match(line) or _LOG4J_RE.match(line)
+        m = _DASK_RE.match(text) or _LOG4J_RE.match(text)
         if m:
             out.append(Record(log.container, log.name, m["time"], m["level"], m["logger"], m["message"]))
         elif out:
-            out[-1].more.append(line)
-        elif line.strip():
-            out.append(Record(log.container, log.name, message=line))
+            out[-1].more.append(text)
+        elif text.strip():
+            out.append(Record(log.container, log.name, message=text))
     return out
-
-
-def traceback_tail(lines: list[str], frames: int = 3) -> list[str]:
-    """The last ``frames`` frames of the last traceback in ``lines``, and its exception line."""
-    starts = [k for k, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")]
-    if not starts:
-        return []
-    tb = [line for line in lines[starts[-1]:] if line.strip() and not set(line.strip()) <= {"^", "~"}]
-    frame_at = [k for k, line in enumerate(tb) if _FRAME_RE.match(line)]
-    keep = frame_at[-frames:] if frame_at else [1]
-    return tb[keep[0]:]
 
 
 def _service(files: list[LogFile], recs: list[Record], skein_id: str) -> str:
@@ -233,12 +113,45 @@ def _service(files: list[LogFile], recs: list[Record], skein_id: str) -> str:
     for name in sorted(names):
         if name.endswith(".log") and name.startswith("dask."):
             return name[:-4]
-    loggers = {r.logger for r in recs}
-    if loggers & {"deploy.yarn.scheduler", "distributed.scheduler"}:
+    events, loggers = {r.event for r in recs}, {r.logger for r in recs}
+    if events & _SCHEDULER_EVENTS or loggers & _SCHEDULER_LOGGERS:
         return "dask.scheduler"
-    if loggers & {"deploy.yarn.worker", "distributed.nanny", "distributed.worker", "forecasting.runs.tasks"}:
+    if events & _WORKER_EVENTS or loggers & _WORKER_LOGGERS:
         return "dask.worker"
     return "-"
+
+
+def _application(recs: dict, app_id: str) -> tuple[dict, dict, dict, str]:
+    """The application's outcome, skein's container names and their ends, from skein's application master."""
+    skein_ids, ends, app = {}, {}, {"id": app_id, "status": "UNKNOWN", "diagnostics": "", "source": "inferred"}
+    shutdown_at = ""
+    for rs in recs.values():
+        for r in rs:
+            if r.fields.get("app", "-") != "-" and not app["id"]:
+                app["id"] = r.fields["app"]
+            if r.file not in ("application.master.log", "application.driver.log"):
+                continue
+            m = _AM_RUNNING_RE.match(r.message)
+            if m:
+                skein_ids[m["container"]] = m["skein"]
+            elif (m := _AM_END_RE.match(r.message)):
+                ends[m["skein"]] = (m["state"], m["msg"], r.time)
+            elif r.message.startswith("Shutting down: "):
+                app["diagnostics"], shutdown_at = r.message[len("Shutting down: "):], r.time
+            elif (m := re.match(r"Unregistering application with status (\w+)", r.message)):
+                app["status"], app["source"] = m[1], "application master"
+    return app, skein_ids, ends, shutdown_at
+
+
+def _lost_worker(r: Record, where: dict) -> dict:
+    """A ``worker_lost`` event as a dead worker; its reason quotes YARN's diagnostics when it has them."""
+    f = r.event_fields
+    reason = str(f.get("reason", ""))
+    kind = next((k for k, pattern in DEATH_PATTERNS if k != "killed" and pattern.search(reason)), "killed")
+    region = clean_field(f.get("region", r.fields.get("region")))
+    detail = f"region {region}: KilledWorker after {f.get('tries', '?')} worker deaths, last {f.get('worker', '?')}"
+    detail += f": {reason}" if reason else ""
+    return {"kind": kind, "detail": detail[:300], **where, "regions_in_flight": [region]}
 
 
 def summarize(files: list[LogFile], app_id: str = "", region: str | None = None, slowest: int = 5) -> dict:
@@ -261,63 +174,31 @@ def summarize(files: list[LogFile], app_id: str = "", region: str | None = None,
     for f in files:
         by_container.setdefault(f.container, []).append(f)
     recs = {c: [r for f in fs for r in records(f)] for c, fs in by_container.items()}
-    skein_ids, ends, app = {}, {}, {"id": app_id, "status": "UNKNOWN", "diagnostics": "", "source": "inferred"}
-    shutdown_at = ""
-    for c, rs in recs.items():
-        for r in rs:
-            if r.fields.get("app", "-") != "-" and not app["id"]:
-                app["id"] = r.fields["app"]
-            if r.file not in ("application.master.log", "application.driver.log"):
-                continue
-            m = _AM_RUNNING_RE.match(r.message)
-            if m:
-                skein_ids[m["container"]] = m["skein"]
-            elif (m := _AM_END_RE.match(r.message)):
-                ends[m["skein"]] = (m["state"], m["msg"], r.time)
-            elif r.message.startswith("Shutting down: "):
-                app["diagnostics"], shutdown_at = r.message[len("Shutting down: "):], r.time
-            elif (m := re.match(r"Unregistering application with status (\w+)", r.message)):
-                app["status"], app["source"] = m[1], "application master"
-    failed, dead, durations, tasks = [], [], [], {"ok": 0, "failed": 0, "transient": 0}
-    containers = []
+    app, skein_ids, ends, shutdown_at = _application(recs, app_id)
+    tally, dead, containers = TaskTally(), [], []
     for c in sorted(recs):
-        rs, running = recs[c], {}
+        rs = recs[c]
         skein_id = skein_ids.get(c, "")
         service = _service(by_container[c], rs, skein_id)
         state = ends.get(skein_id)
         exit_status = f"{state[0]}: {state[1]}" if state else "-"
-        codes = [m[1] for r in rs for line in [r.message, *r.more] for m in [_EXIT_RE.search(line)] if m]
+        codes = [m[1] for r in rs if not r.event  # YARN's exit codes, not the words of our events
+                 for line in [r.message, *r.more] for m in [_EXIT_RE.search(line)] if m]
         codes += [m[1] for m in [_EXIT_RE.search(state[1])] if m] if state else []
         if codes:
             exit_status = f"exit code {codes[-1]}" if exit_status == "-" else f"{exit_status} (exit code {codes[-1]})"
         containers.append({"container": c, "host": by_container[c][0].host, "service": service, "skein_id": skein_id,
                            "files": [f.name for f in by_container[c]], "records": len(rs),
                            "errors": sum(r.level in ("ERROR", "CRITICAL") for r in rs), "exit": exit_status})
+        first_dead = len(dead)
         for r in rs:
             where = {"container": c, "service": service, "time": r.time}
-            f = r.fields
-            m = _TASK_END_RE.match(r.message) if f else None
-            if f and r.message == "task start":
-                running[f["task"]] = f["region"]
-            elif m:
-                running.pop(f["task"], None)
-            if m and m["ok"]:
-                tasks["ok"] += 1
-                durations.append({"region": f["region"], "model": m["chosen"] or f["model"], "task": f["task"],
-                                  "seconds": float(m["ok"]), "outcome": "ok", **where})
-            elif m and m["failed"]:
-                tasks["failed"] += 1
-                durations.append({"region": f["region"], "model": f["model"], "task": f["task"],
-                                  "seconds": float(m["failed"]), "outcome": "failed", **where})
-                failed.append({"region": f["region"], "model": f["model"], "task": f["task"], "run": f["run"],
-                               "error_type": m["error"].rsplit(".", 1)[-1], "message": m["msg"],
-                               "traceback": traceback_tail(r.more), **where})
-            elif m and m["transient"]:
-                tasks["transient"] += 1
-            elif (d := _DRIVER_FAIL_RE.match(r.message)) and r.logger == "forecasting.runs.nightly":
-                failed.append({"region": d["region"], "model": "-", "task": "-", "run": f.get("run", "-"),
-                               "error_type": d["error"].rsplit(".", 1)[-1], "message": d["msg"], "traceback": [],
-                               **where})
+            if r.event:
+                # Ours: read by the fields, never the words.
+                tally.add(r.line, r.more, where)
+                if r.event == "worker_lost":
+                    dead.append(_lost_worker(r, where))
+                continue
             if r.file == "application.master.log" and _AM_END_RE.match(r.message):
                 continue  # a container's end: told below, under that container
             for line in [r.message, *r.more]:
@@ -335,48 +216,36 @@ def summarize(files: list[LogFile], app_id: str = "", region: str | None = None,
             kind = next((k for k, pattern in DEATH_PATTERNS if pattern.search(state[1])), "container " + state[0].lower())
             dead.append({"kind": kind, "detail": f"{skein_id}: {state[1]}", "container": c, "service": service,
                          "time": state[2]})
-        for d in dead:
-            if d["container"] == c:
-                # Tasks it started and never ended: what was running when it died.
-                d["regions_in_flight"] = sorted(set(running.values()))
-    failed = _dedupe_failures(failed)
+        for d in dead[first_dead:]:
+            # Tasks it started and never ended: what was running when it died.
+            d.setdefault("regions_in_flight", tally.in_flight(c))
+    failed = tally.failures()
     if app["source"] == "inferred":
         crashed = any(c["errors"] for c in containers if c["service"] == "dask.scheduler")
-        app["status"] = "FAILED" if crashed else ("SUCCEEDED" if tasks["ok"] or failed else "UNKNOWN")
+        app["status"] = "FAILED" if crashed else ("SUCCEEDED" if tally.counts["ok"] or failed else "UNKNOWN")
         app["diagnostics"] = app["diagnostics"] or "no application master log: inferred from the containers' lines"
     runs = sorted({r.fields["run"] for rs in recs.values() for r in rs if r.fields.get("run", "-") != "-"})
-    summary = {"application": app, "runs": runs, "tasks": tasks, "containers": containers, "failed_regions": failed,
-               "dead_workers": dead, "slowest": _slowest(durations, slowest)}
+    summary = {"application": app, "runs": runs, "tasks": dict(tally.counts), "containers": containers,
+               "failed_regions": failed, "dead_workers": dead, "slowest": tally.slowest(slowest)}
     if region is not None:
         summary["region"] = _region_view(recs, clean_field(region), failed)
     return summary
 
 
-def _slowest(durations: list[dict], n: int) -> list[dict]:
-    """The ``n`` slowest regions, each with its longest attempt."""
-    longest: dict[str, dict] = {}
-    for d in durations:
-        if d["seconds"] > longest.get(d["region"], {"seconds": -1.0})["seconds"]:
-            longest[d["region"]] = d
-    return sorted(longest.values(), key=lambda d: -d["seconds"])[:n]
-
-
-def _dedupe_failures(failed: list[dict]) -> list[dict]:
-    """One entry per failed task; the driver's one-line report of a region
-    only where no worker's line (with its traceback) tells more."""
-    tasks = {(f["region"], f["task"]): f for f in failed if f["task"] != "-"}
-    seen = {region for region, _ in tasks}
-    driver = {f["region"]: f for f in failed if f["task"] == "-" and f["region"] not in seen}
-    return sorted([*tasks.values(), *driver.values()], key=lambda f: (f["region"], f["task"]))
+def summarize_source(source: str, region: str | None = None) -> dict:
+    """:func:`summarize` of what ``forecasting logs SOURCE`` names (see :func:`~deploy.yarn.aggregated.read_source`)."""
+    app_id, files = read_source(source)
+    return summarize(files, app_id=app_id, region=region)
 
 
 def _region_view(recs: dict, region: str, failed: list[dict]) -> dict:
     lines = []
     for rs in recs.values():
         for r in rs:
+            # Ours by their region field; Dask's and YARN's lines where they name it.
             if r.fields.get("region") == region or (not r.fields and re.search(rf"\b{re.escape(region)}\b", r.message)):
                 lines.append({"container": r.container, "time": r.time, "level": r.level, "logger": r.logger,
-                              "message": r.message, "more": r.more})
+                              "message": r.message, "more": r.more, "event": r.event, "fields": r.event_fields})
     lines.sort(key=lambda x: x["time"])
     return {"name": region, "lines": lines, "failures": [f for f in failed if f["region"] == region]}
 

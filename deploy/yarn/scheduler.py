@@ -17,6 +17,7 @@ from deploy.dask_settings import CLUSTER_DASK_CONFIG
 from deploy.worker_logging import configure_logging
 from deploy.yarn.container import bind_host, protocol, security, tls_arguments
 from deploy.yarn.spec import KV_DASHBOARD, KV_SCHEDULER
+from forecasting.logs.events import log_event
 
 log = logging.getLogger("deploy.yarn.scheduler")
 
@@ -35,7 +36,8 @@ async def serve(args) -> None:
         if "dashboard" in scheduler.services:
             dashboard = f"http://{host}:{scheduler.services['dashboard'].port}/status"
         app.kv[KV_DASHBOARD] = dashboard.encode()
-        log.info("scheduler at %s, dashboard %s", scheduler.address, dashboard or "unavailable")
+        log_event(log, logging.INFO, "scheduler_start", "scheduler at %s, dashboard %s", scheduler.address,
+                  dashboard or "unavailable", address=scheduler.address, dashboard=dashboard or None)
         await scheduler.finished()
 
 

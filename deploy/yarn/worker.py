@@ -20,6 +20,7 @@ from deploy.dask_settings import CLUSTER_DASK_CONFIG
 from deploy.worker_logging import ContainerLogging, configure_logging
 from deploy.yarn.container import bind_host, security, tls_arguments
 from deploy.yarn.spec import KV_SCHEDULER
+from forecasting.logs.events import log_event
 
 log = logging.getLogger("deploy.yarn.worker")
 
@@ -37,7 +38,8 @@ async def serve(args, scheduler_address: str) -> None:
         local_directory=os.path.join(os.getcwd(), "dask-worker-space"),
         plugins={ContainerLogging()},
     ) as nanny:
-        log.info("worker %s connected to %s", nanny.name, scheduler_address)
+        log_event(log, logging.INFO, "worker_start", "worker %s connected to %s", nanny.name, scheduler_address,
+                  worker=nanny.name, scheduler=scheduler_address)
         await nanny.finished()
 
 

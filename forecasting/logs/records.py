@@ -10,8 +10,12 @@ container (``-`` elsewhere); ``run`` is the run id (the backtest id for
 backtests), set by the driver with :func:`run_context` and, on workers, by
 the task itself; ``region``, ``model`` and ``task`` are set while a task
 runs (:func:`task_context`).  Unknown fields are ``-``.  Values never hold
-spaces, so :data:`LINE_RE` can split any line back into its fields (the
-``forecasting logs`` command does).
+spaces, so :data:`LINE_RE` can split any line back into its fields.
+
+The records ``forecasting logs`` reads (a task's start and end, a failed
+region, ...) are events (:mod:`forecasting.logs.events`): their first line
+ends in ``| event=NAME key=value ...``, fields the reader
+(:mod:`forecasting.logs.reader`) takes instead of the message's words.
 """
 
 from __future__ import annotations
@@ -25,18 +29,21 @@ import re
 import sys
 from pathlib import Path
 
+from forecasting.logs.events import with_tail
+
 LOG_FORMAT = (
     "%(asctime)s %(levelname)s [app=%(app)s container=%(container)s run=%(run)s] "
     "[region=%(region)s model=%(model)s] [task=%(task)s] %(name)s: %(message)s"
 )
 
 #: A line of :data:`LOG_FORMAT`, split into its fields (continuation lines,
-#: tracebacks, do not match).
+#: tracebacks, do not match); ``tail``: an event's logfmt fields, if any
+#: (:func:`forecasting.logs.reader.parse_line` splits and checks them).
 LINE_RE = re.compile(
     r"^(?P<time>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) (?P<level>[A-Z]+) "
     r"\[app=(?P<app>\S*) container=(?P<container>\S*) run=(?P<run>\S*)\] "
     r"\[region=(?P<region>\S*) model=(?P<model>\S*)\] \[task=(?P<task>\S*)\] "
-    r"(?P<logger>\S+?): (?P<message>.*)$"
+    r"(?P<logger>\S+?): (?P<message>.*?)(?: \| (?P<tail>event=.*))?$"
 )
 
 #: Fields a record gets from the context; a field given with ``extra=``
@@ -155,10 +162,21 @@ class _Handler(logging.StreamHandler):
         self._stream = value
 
 
+class RecordFormatter(logging.Formatter):
+    """:data:`LOG_FORMAT`, and an event's fields at the end of its first line."""
+
+    def __init__(self) -> None:
+        super().__init__(LOG_FORMAT)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        # Before the traceback, which format() appends after this.
+        return with_tail(super().formatMessage(record), record)
+
+
 def make_handler(stream=None) -> logging.Handler:
     """A handler writing :data:`LOG_FORMAT` to ``stream`` (default: standard error)."""
     handler = _Handler(stream)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setFormatter(RecordFormatter())
     handler.addFilter(ContextFilter())
     return handler
 
@@ -215,7 +233,7 @@ def add_log_file(path) -> logging.Handler:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, mode="a", encoding="utf-8")
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setFormatter(RecordFormatter())
     handler.addFilter(ContextFilter())
     logging.getLogger().addHandler(handler)
     return handler

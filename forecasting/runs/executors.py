@@ -32,6 +32,7 @@ from dataclasses import replace
 from typing import Callable, Iterable, Iterator, Protocol
 
 from forecasting.errors import ClusterError
+from forecasting.logs.events import log_event
 from forecasting.runs.outcomes import TRANSIENT_ERRORS, RegionFailure
 
 log = logging.getLogger(__name__)
@@ -188,6 +189,12 @@ class DaskExecutor:
         failure = RegionFailure.from_exception(task, exc, tb=text, retryable=True)
         if type(exc).__name__ == "KilledWorker":
             failure = replace(failure, message=self._killed_worker_message(exc))
+            # The driver's record of a worker death ('forecasting logs' counts it; a backtest logs nothing else).
+            last = getattr(exc, "last_worker", None)
+            log_event(log, logging.WARNING, "worker_lost", "region %s lost its worker: %s", task.region,
+                      failure.message, extra={"region": task.region}, region=task.region,
+                      worker=getattr(last, "address", None),
+                      tries=getattr(exc, "allowed_failures", 0) + 1, reason=failure.message)
         return failure
 
     def _scheduler_address(self) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Callable, Sequence
 
+from forecasting.logs.events import log_event
 from forecasting.runs.progress import Progress
 from forecasting.runs.tasks import run_task
 
@@ -57,8 +58,10 @@ def drain(
         for outcome in executor.run(run_task, tasks):
             record(outcome)
             if not outcome.ok:
-                log.log(failure_level, "region %s failed: %s: %s", outcome.region, outcome.error_type, outcome.message,
-                        extra={"region": outcome.region})
+                # One line, tagged with the region: the worker logged the traceback (run.json keeps it).
+                log_event(log, failure_level, "region_failed", "region %s failed: %s: %s", outcome.region,
+                          outcome.error_type, outcome.message, extra={"region": outcome.region},
+                          region=outcome.region, error_type=outcome.error_type, error=outcome.message)
             progress.update(outcome.ok)
             n += 1
             if stop_after is not None and n >= stop_after:

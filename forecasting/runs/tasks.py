@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from threadpoolctl import ThreadpoolController
 
 from forecasting.config.forecast import ForecastConfig
+from forecasting.logs.events import log_event
 from forecasting.models.spec import ModelSpec
 from forecasting.logs.records import task_context, task_fields
 from forecasting.runs.jobs import backtest_window, forecast_region
@@ -136,24 +137,29 @@ def run_task(task):
         Transient errors, for the runner to retry.
     """
     # Every line logged while the task runs is tagged with its run, region,
-    # model and key (forecasting.logs.records); 'forecasting logs' reads the start and
-    # end lines below back, so keep their wording.
+    # model and key (forecasting.logs.records); 'forecasting logs' reads the
+    # start and end events' fields (forecasting.logs.events), not their words.
     with task_context(task.key, **task_fields(task)):
         start = time.perf_counter()
-        log.info("task start")
+        log_event(log, logging.INFO, "task_start", "task start")
         try:
             with one_thread_per_pool(), inner_parallelism(getattr(task.config, "inner_parallelism", "serial")):
                 result = task.compute()
         except TRANSIENT_ERRORS as exc:
             # Each attempt's traceback once; the runner retries or records it.
-            log.warning("task end: transient error after %.2fs, may be retried: %s: %s", time.perf_counter() - start,
-                        type(exc).__name__, exc, exc_info=True)
+            duration, kind = time.perf_counter() - start, type(exc).__name__
+            log_event(log, logging.WARNING, "task_end", "task end: transient error after %.2fs, may be retried: %s: %s",
+                      duration, kind, exc, exc_info=True, outcome="transient", seconds=duration, error_type=kind,
+                      error=str(exc))
             raise
         except Exception as exc:  # any deterministic failure is this task's alone
-            duration = time.perf_counter() - start
+            duration, kind = time.perf_counter() - start, type(exc).__name__
             # The one place its traceback is logged (the driver logs one line).
-            log.error("task end: failed after %.2fs: %s: %s", duration, type(exc).__name__, exc, exc_info=True)
+            log_event(log, logging.ERROR, "task_end", "task end: failed after %.2fs: %s: %s", duration, kind, exc,
+                      exc_info=True, outcome="failed", seconds=duration, error_type=kind, error=str(exc))
             return RegionFailure.from_exception(task, exc, worker=worker_name(), duration=duration)
-        log.info("task end: ok in %.2fs, model %s", time.perf_counter() - start, getattr(result, "model", "-"))
+        duration, model = time.perf_counter() - start, getattr(result, "model", "-")
+        log_event(log, logging.INFO, "task_end", "task end: ok in %.2fs, model %s", duration, model, outcome="ok",
+                  seconds=duration, model=model)
         return result
 
