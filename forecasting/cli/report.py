@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from forecasting import errors
-from forecasting.errors import UsageError
 
 
 def add_parser(sub) -> None:
@@ -21,24 +20,10 @@ def add_parser(sub) -> None:
 
 def cmd_report(args) -> int:
     """Write the report of one run; print where."""
+    from forecasting.cli.store_args import open_store
     from forecasting.reports.html import write_report
-    from forecasting.store.database import store_url
-    from forecasting.store.runs import ResultsStore
 
-    if not args.store and not args.results:
-        raise UsageError("report: give --results (the runs' output folder) or --store")
-    if args.results and not args.store and not (args.results / "results.sqlite").is_file():
-        raise UsageError(f"report: no results store in {args.results}")
-    if args.store and args.store.startswith("sqlite"):
-        import sqlalchemy as sa
-
-        try:
-            database = sa.engine.make_url(args.store).database
-        except sa.exc.ArgumentError:
-            database = None
-        if database and database != ":memory:" and not Path(database).is_file():
-            raise UsageError(f"report: no results store at {args.store}")
-    store = ResultsStore(args.store or store_url(args.results, None))
+    store = open_store("report", "--results", args.results, args.store, check_url=True)
     try:
         summary = write_report(store, args.run_id, args.out, history=args.history)
     finally:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from forecasting import errors
-from forecasting.errors import UsageError
 
 
 def add_parser(sub) -> None:
@@ -24,14 +23,9 @@ def cmd_status(args) -> int:
 
     import pandas as pd
 
-    from forecasting.store.database import store_url
-    from forecasting.store.runs import ResultsStore
+    from forecasting.cli.store_args import open_store
 
-    if not args.store and not args.out:
-        raise UsageError("status: give --out (the runs' output folder) or --store")
-    if args.out and not args.store and not (args.out / "results.sqlite").is_file():
-        raise UsageError(f"status: no results store in {args.out}")
-    store = ResultsStore(store_url(args.out, args.store) if not args.store else args.store)
+    store = open_store("status", "--out", args.out, args.store)
     try:
         if args.run_id is None:
             frame = _flag_interrupted(store, store.recent_runs())
