@@ -169,7 +169,7 @@ def test_the_real_call_sites_write_what_the_reader_reads(emitted, poisoned_cache
     package = logging.getLogger("forecasting")
     old_level = package.level
     package.setLevel(logging.INFO)
-    for logger_name in ("forecasting.runs.tasks", "forecasting.runs.nightly"):
+    for logger_name in ("forecasting.runs.tasks", "forecasting.runs.nightly", "forecasting.runs.loop"):
         logging.getLogger(logger_name).addHandler(make_handler(stream))
     try:
         run_task(RegionTask("r000", str(poisoned_cache), "2024-03-04", fast_config, RUN_ID))
@@ -177,7 +177,7 @@ def test_the_real_call_sites_write_what_the_reader_reads(emitted, poisoned_cache
         run_nightly(poisoned_cache, tmp_path, SerialExecutor(), config, regions=["r001"], run_date="2024-03-04")
     finally:
         package.setLevel(old_level)
-        for logger_name in ("forecasting.runs.tasks", "forecasting.runs.nightly"):
+        for logger_name in ("forecasting.runs.tasks", "forecasting.runs.nightly", "forecasting.runs.loop"):
             logger = logging.getLogger(logger_name)
             for handler in [h for h in logger.handlers if getattr(h, "stream", None) is stream]:
                 logger.removeHandler(handler)
