@@ -30,7 +30,7 @@ def cmd_backtest(args) -> int:
     from forecasting.config.backtest import load_backtest_config
     from forecasting.config.forecast import load_config
     from forecasting.logs.records import log_file
-    from forecasting.runs.backtest import run_backtest
+    from forecasting.runs.backtest import plan_backtest, run_backtest
 
     config = load_backtest_config(args.config).with_overrides(
         models=args.models, start=args.start, end=args.end, cutoffs=args.cutoffs, horizon=args.horizon, step=args.step
@@ -40,12 +40,12 @@ def cmd_backtest(args) -> int:
     regions = jobs.split(args.regions)
     log_dir = jobs.log_dir(args)
     prepared = jobs.prepare_cluster(args, cluster, job_config.retries, args.cache, log_dir)
-    jobs.check_inputs(args.cache, regions, None)
+    plan = plan_backtest(args.cache, config, job_config, regions)  # every input checked, before a cluster starts
     with log_file(log_dir / "driver" / "driver.log"), prepared.open() as executor:
         log.info("logs of this backtest's processes: %s ('forecasting logs %s' summarizes them)", log_dir, log_dir)
         summary = run_backtest(
             args.cache, args.out, executor, config, job_config, regions=regions, store=args.store,
-            show_progress=True, plots=not args.no_plots,
+            show_progress=True, plots=not args.no_plots, plan=plan,
         )
     print(format_backtest_summary(summary))
     return errors.EXIT_OK

@@ -1,8 +1,9 @@
 """What ``run`` and ``backtest`` share: their options, the checks at the edge, the cluster.
 
-Every input is checked here once, before a cluster is started or anything
-is written: the cluster target and its back end's options (``--workers``,
-the ``yarn:`` section), the cache, the regions and the run date.  The
+Every input is checked once, before a cluster is started or anything is
+written: here the cluster target and its back end's options (``--workers``,
+the ``yarn:`` section); the cache, the regions and the run date by the run's
+plan (``plan_nightly``, ``plan_backtest``), which the run is then handed.  The
 library below names the parameter at fault; :data:`FLAGS` gives the flag
 that feeds it, which the error line shows instead.
 """
@@ -86,16 +87,11 @@ def prepare_cluster(args, cluster: str, retries: int, cache, log_dir: Path):
     return prepare_backend(target, **options)
 
 
-def check_inputs(cache, regions: list[str] | None, run_date: str | None) -> None:
-    """Refuse a bad run date, cache or region list before anything is started or written."""
+def check_cache(cache) -> None:
+    """Refuse a cache that does not open (a missing file, another schema) before anything is started."""
     from forecasting.data.cache import open_cache
-    from forecasting.runs.nightly import select_regions, validate_run_date
 
-    if run_date:
-        validate_run_date(run_date)
-    opened = open_cache(cache)
-    if regions:
-        select_regions(opened.region_summaries().region.tolist(), regions)
+    open_cache(cache)
 
 
 def log_dir(args) -> Path:

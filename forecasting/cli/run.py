@@ -31,7 +31,7 @@ def cmd_run(args) -> int:
     """Check everything, open the cluster, run the nightly job, print its summary; exit 0, 1 or 3."""
     from forecasting.config.forecast import load_config
     from forecasting.logs.records import log_file
-    from forecasting.runs.nightly import run_nightly
+    from forecasting.runs.nightly import plan_nightly, run_nightly
 
     config = load_config(args.config).with_overrides(
         horizon=args.horizon,
@@ -52,7 +52,11 @@ def cmd_run(args) -> int:
     cache = args.cache or _resumed_cache(args)
     log_dir = jobs.log_dir(args)
     prepared = jobs.prepare_cluster(args, cluster, config.retries, cache, log_dir)
-    jobs.check_inputs(cache, regions, args.run_date)
+    # The cache, regions and run date are checked here, once, before a cluster starts
+    # (a resumed run's own are read from the store: only its cache is checked now).
+    plan = None if args.resume else plan_nightly(cache, config, regions, args.run_date)
+    if args.resume:
+        jobs.check_cache(cache)
     with log_file(log_dir / "driver" / "driver.log"), prepared.open() as executor:
         log.info("logs of this run's processes: %s ('forecasting logs %s' summarizes them)", log_dir, log_dir)
         summary = run_nightly(
@@ -67,6 +71,7 @@ def cmd_run(args) -> int:
             show_progress=True,
             use_champions=use_champions,
             resume=args.resume,
+            plan=plan,
         )
     print(format_summary(summary))
     return {"succeeded": errors.EXIT_OK, "partial": errors.EXIT_SOME_FAILED}.get(summary.status, errors.EXIT_TOO_MANY_FAILED)

@@ -128,6 +128,37 @@ class BacktestSummary:
         return float((c.mase / c.seasonal_naive_mase).mean())
 
 
+@dataclass(frozen=True)
+class BacktestPlan:
+    """A backtest's checked inputs: the cache, regions, cutoffs, candidates, job config and the id they give."""
+
+    cache: object
+    regions: list
+    cutoffs: list
+    candidates: list
+    job_config: ForecastConfig
+    backtest_id: str
+
+
+def plan_backtest(cache_path, config: BacktestConfig, job_config: ForecastConfig | None = None,
+                  regions: list[str] | None = None) -> BacktestPlan:
+    """Check a backtest's inputs and derive its id: the cache opens, the regions are in it, a cutoff fits.
+
+    Raises
+    ------
+    CacheError, UsageError
+        A bad cache, an unknown region, no cutoff before the end of the data.
+    """
+    cache = open_cache(cache_path)
+    summaries = cache.region_summaries()
+    selected = select_regions(summaries.region.tolist(), regions)
+    cutoffs = make_cutoffs(default_run_date(summaries, cache.freq), config)
+    candidates = config.candidates()
+    job_config = (job_config or ForecastConfig()).with_overrides(horizon=config.horizon)
+    bt_id = backtest_id(cache.meta, str(cache.path), selected, candidates, cutoffs, job_config)
+    return BacktestPlan(cache, selected, cutoffs, candidates, job_config, bt_id)
+
+
 @log_scope  # the backtest id set below tags its log lines (run=bt-...) until it returns
 def run_backtest(
     cache_path,
@@ -140,6 +171,7 @@ def run_backtest(
     show_progress: bool = False,
     plots: bool = True,
     stop_after: int | None = None,
+    plan: BacktestPlan | None = None,
 ) -> BacktestSummary:
     """Backtest every candidate model on every region and cutoff.
 
@@ -165,16 +197,16 @@ def run_backtest(
     stop_after : int, optional
         Stop (as if interrupted) after this many new task outcomes; for
         tests of resuming.
+    plan : BacktestPlan, optional
+        What :func:`plan_backtest` made of ``cache_path``, ``config``,
+        ``job_config`` and ``regions`` (the command line makes it before it
+        starts a cluster, so that its inputs are checked once).
     """
     started = time.monotonic()
-    cache = open_cache(cache_path)
-    summaries = cache.region_summaries()
-    selected = select_regions(summaries.region.tolist(), regions)
-    history_end = default_run_date(summaries, cache.freq)
-    cutoffs = make_cutoffs(history_end, config)
-    candidates = config.candidates()
-    job_config = (job_config or ForecastConfig()).with_overrides(horizon=config.horizon)
-    bt_id = backtest_id(cache.meta, str(cache.path), selected, candidates, cutoffs, job_config)
+    plan = plan or plan_backtest(cache_path, config, job_config, regions)
+    cache, selected, cutoffs, candidates, job_config, bt_id = (
+        plan.cache, plan.regions, plan.cutoffs, plan.candidates, plan.job_config, plan.backtest_id
+    )
     set_run_id(bt_id)
     tasks = tasks_for(selected, executor.worker_cache_path or str(cache.path), candidates, cutoffs, job_config, bt_id)
     out_dir = Path(out_dir)

@@ -136,6 +136,7 @@ def run_nightly(
     use_champions: bool | None = None,
     resume: str | None = None,
     store_timeout: float = 30.0,
+    plan: "NightlyPlan | None" = None,
 ) -> RunSummary:
     """Forecast every (or every requested) region of a cache.
 
@@ -169,6 +170,11 @@ def run_nightly(
         region list (``config``, ``regions`` and ``run_date`` are ignored).
     store_timeout : float
         Seconds a write to a SQLite store waits for another writer.
+    plan : NightlyPlan, optional
+        What :func:`plan_nightly` made of ``cache_path``, ``config``,
+        ``regions`` and ``run_date`` (which are then not looked at again):
+        the command line makes the plan before it starts a cluster, so that
+        its inputs are checked once.
 
     Raises
     ------
@@ -176,8 +182,9 @@ def run_nightly(
         Another driver is computing the same run date.
     """
     out_dir = Path(out_dir)
-    # A bad cache, --regions or --run-date is refused before anything is written.
-    plan = None if resume else _new_plan(cache_path, config, regions, run_date)
+    # A bad cache, region list or run date is refused before anything is written.
+    if plan is None and not resume:
+        plan = plan_nightly(cache_path, config, regions, run_date)
     out_dir.mkdir(parents=True, exist_ok=True)
     url = store_url(out_dir, store)
     results = ResultsStore(url, busy_timeout=store_timeout)
@@ -197,7 +204,9 @@ def run_nightly(
 
 
 @dataclass(frozen=True)
-class _Plan:
+class NightlyPlan:
+    """A nightly run's checked inputs: its id, run date, config, cache and the regions to compute."""
+
     run_id: str
     run_date: str
     config: ForecastConfig
@@ -206,15 +215,22 @@ class _Plan:
     n_regions: int
 
 
-def _new_plan(cache_path, config, regions, run_date) -> _Plan:
+def plan_nightly(cache_path, config: ForecastConfig, regions: list[str] | None = None, run_date: str | None = None) -> NightlyPlan:
+    """Check a new run's inputs and fix its id: the cache opens, the regions are in it, the run date is a date.
+
+    Raises
+    ------
+    CacheError, UsageError
+        A bad cache, an unknown region, a run date that is no date.
+    """
     cache = open_cache(cache_path)
     summaries = cache.region_summaries()
     selected = select_regions(summaries.region.tolist(), regions)
     run_date = validate_run_date(run_date) if run_date else default_run_date(summaries, cache.freq)
-    return _Plan(new_run_id(run_date), run_date, config, str(cache.path), selected, len(selected))
+    return NightlyPlan(new_run_id(run_date), run_date, config, str(cache.path), selected, len(selected))
 
 
-def _resume_plan(results, run_id: str, cache_path) -> _Plan:
+def _resume_plan(results, run_id: str, cache_path) -> NightlyPlan:
     run = results.run(run_id)
     if run["kind"] != "nightly":
         raise UsageError(f"resume: run {run_id} is a {run['kind']} run, not a nightly run", param="resume")
@@ -231,10 +247,10 @@ def _resume_plan(results, run_id: str, cache_path) -> _Plan:
     outcomes = results.region_outcomes(run_id)
     todo = outcomes.region[outcomes.status != "ok"].tolist()
     log.info("resuming run %s: %d of %d regions to compute", run_id, len(todo), len(outcomes))
-    return _Plan(run_id, run["run_date"], config, str(cache.path), todo, len(outcomes))
+    return NightlyPlan(run_id, run["run_date"], config, str(cache.path), todo, len(outcomes))
 
 
-def _execute(results, executor, plan: _Plan, configs: dict, out_dir: Path, cluster: str, show_progress: bool) -> RunSummary:
+def _execute(results, executor, plan: NightlyPlan, configs: dict, out_dir: Path, cluster: str, show_progress: bool) -> RunSummary:
     run_id, config = plan.run_id, plan.config
     worker_cache = executor.worker_cache_path or plan.cache_path
     tasks = [RegionTask(r, worker_cache, plan.run_date, configs.get(r, config), run_id) for r in plan.todo]

@@ -157,3 +157,18 @@ def test_a_year_of_history_with_every_model_family(tmp_path):
     details = [json.loads(d) for d in outcomes.details_json]
     # Every family was scored on the hold-out of every region.
     assert all(set(d["scores"]) == {"seasonal_naive", "mstl", "sarimax", "gbm"} for d in details)
+
+
+def test_a_plan_is_checked_once_and_the_run_does_not_look_at_its_inputs_again(synthetic_cache, fast_config, tmp_path):
+    from forecasting.errors import UsageError
+    from forecasting.runs.executors import SerialExecutor
+    from forecasting.runs.nightly import plan_nightly
+
+    with pytest.raises(UsageError, match="regions: not in the cache"):
+        plan_nightly(synthetic_cache, fast_config, ["nowhere"], RUN_DATE)
+    plan = plan_nightly(synthetic_cache, fast_config, ["r000"], RUN_DATE)
+    # The arguments the plan was made of are not read again: a missing cache path and an
+    # unknown region here would fail if they were.
+    summary = run_nightly(tmp_path / "missing.sqlite", tmp_path / "out", SerialExecutor(), fast_config,
+                          regions=["nowhere"], run_date="not a date", plan=plan)
+    assert (summary.run_id, summary.run_date, summary.n_regions, summary.status) == (plan.run_id, RUN_DATE, 1, "succeeded")
