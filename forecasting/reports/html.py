@@ -136,7 +136,7 @@ def render_report(store, run_id: str, history: str = HISTORY) -> tuple[str, dict
     except (ValueError, TypeError):
         span = None
     if span is None or pd.isna(span) or span < pd.Timedelta(0):
-        raise UsageError(f"--history must be a duration like 14D, got {history!r}")
+        raise UsageError(f"history must be a duration like 14D, got {history!r}", param="history")
     run = store.run(run_id)
     outcomes = store.region_outcomes(run_id)
     forecasts = store.forecasts(run_id)

@@ -77,7 +77,7 @@ def make_cutoffs(history_end: str, config: BacktestConfig) -> list[str]:
         n = int((latest - earliest) / step) + 1
         days = [latest - i * step for i in range(n)][::-1]
     if not days:
-        raise UsageError(f"no cutoff fits: the data ends {history_end} and the horizon is {config.horizon}; choose earlier --start/--end")
+        raise UsageError(f"no cutoff fits: the data ends {history_end} and the horizon is {config.horizon}; choose an earlier start/end")
     return [d.strftime("%Y-%m-%d") for d in days]
 
 
