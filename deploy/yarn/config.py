@@ -38,7 +38,7 @@ _RESERVED_FILES = ("environment", "cache.sqlite", "dask.crt", "dask.pem", ".", "
 #: YARN's LocalResourceVisibility values for the environment archive.
 VISIBILITIES = ("application", "public")
 
-__all__ = ["NAMESPACE", "VISIBILITIES", "YarnConfig", "load_yarn_config", "parse_memory"]
+__all__ = ["NAMESPACE", "VISIBILITIES", "YarnConfig", "load_yarn_config"]
 
 
 def _tags(value: Any, key: str) -> tuple[str, ...]:

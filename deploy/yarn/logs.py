@@ -18,12 +18,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from deploy.yarn.aggregated import APP_ID_RE, LogFile, parse_aggregated, read_directory, read_source, yarn_logs
-from forecasting.logs.reader import TaskTally, parse_line, traceback_tail
+from deploy.yarn.aggregated import LogFile, read_source
+from forecasting.logs.reader import TaskTally, parse_line
 from forecasting.logs.records import field as clean_field
 
-__all__ = ["APP_ID_RE", "DEATH_PATTERNS", "LogFile", "Record", "format_summary", "parse_aggregated", "read_directory",
-           "read_source", "records", "summarize", "summarize_source", "traceback_tail", "yarn_logs"]
+__all__ = ["DEATH_PATTERNS", "Record", "format_summary", "records", "summarize", "summarize_source"]
 
 # Lines that start a record in some other format: Dask's default
 # ("time - logger - LEVEL - msg"), log4j's / skein's AM's ("time LEVEL logger: msg").

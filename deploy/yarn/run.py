@@ -8,7 +8,7 @@ import tempfile
 
 from deploy.yarn.config import YarnConfig
 from deploy.yarn.spec import CACHE_KEY, build_spec
-from forecasting.config.forecast import parse_duration
+from forecasting.config.fields import parse_duration
 from forecasting.errors import ClusterError
 
 log = logging.getLogger(__name__)

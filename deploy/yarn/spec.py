@@ -18,7 +18,8 @@ from pathlib import Path
 
 import skein
 
-from deploy.yarn.config import YarnConfig, parse_memory
+from deploy.yarn.config import YarnConfig
+from forecasting.config.fields import parse_memory
 
 SCHEDULER = "dask.scheduler"
 WORKER = "dask.worker"

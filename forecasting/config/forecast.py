@@ -24,14 +24,13 @@ from typing import Annotated, Any, Literal
 import pandas as pd
 from pydantic import AfterValidator, BeforeValidator, Field, InstanceOf
 
-from forecasting.config.base import ConfigModel, read_section
+from forecasting.config.base import ConfigModel
 from forecasting.config.fields import Duration, Fraction, WholeNumber, checked, parse_duration
-from forecasting.errors import ConfigError
 from forecasting.models.spec import ModelSpec, check_model, parse_models
 
 NAMESPACE = "forecasting"
 
-__all__ = ["NAMESPACE", "ConfigError", "ForecastConfig", "Models", "load_config", "parse_duration", "read_section"]
+__all__ = ["NAMESPACE", "ForecastConfig", "Models", "load_config"]
 
 
 def _models(value: Any, key: str) -> tuple[ModelSpec, ...]:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from forecasting.config.forecast import parse_duration
+from forecasting.config.fields import parse_duration
 from forecasting.data.cache import RegionData
 from forecasting.engine.features import build_features
 from forecasting.errors import RegionDataError

@@ -33,7 +33,8 @@ from pathlib import Path
 import pandas as pd
 
 from forecasting.config.backtest import BacktestConfig
-from forecasting.config.forecast import ForecastConfig, parse_duration
+from forecasting.config.fields import parse_duration
+from forecasting.config.forecast import ForecastConfig
 from forecasting.data.cache import open_cache
 from forecasting.errors import UsageError
 from forecasting.logs.records import log_scope, set_run_id

@@ -17,7 +17,8 @@ import time
 
 import pandas as pd
 
-from forecasting.config.forecast import ForecastConfig, parse_duration
+from forecasting.config.fields import parse_duration
+from forecasting.config.forecast import ForecastConfig
 from forecasting.data.cache import open_cache
 from forecasting.engine.metrics import mase, seasonal_scale
 from forecasting.engine.window import cut, fit_forecast

@@ -21,7 +21,8 @@ import pytest
 
 from forecasting import errors
 from forecasting.cli.main import main
-from deploy.yarn.logs import parse_aggregated, read_directory, records, summarize
+from deploy.yarn.aggregated import parse_aggregated, read_directory
+from deploy.yarn.logs import records, summarize
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "yarn_logs"
 (APP_DIR,) = (FIXTURES / "containers").iterdir()

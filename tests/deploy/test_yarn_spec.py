@@ -6,7 +6,8 @@ import pytest
 import skein
 import yaml
 
-from deploy.yarn.config import YarnConfig, load_yarn_config, parse_memory
+from deploy.yarn.config import YarnConfig, load_yarn_config
+from forecasting.config.fields import parse_memory
 from deploy.yarn.spec import CACHE_KEY, SCHEDULER, WORKER, build_spec
 from forecasting.cli.main import main
 from forecasting.errors import ConfigError

@@ -9,7 +9,8 @@ from forecasting.config.backtest import BacktestConfig
 from forecasting.runs.backtest import make_cutoffs, tasks_for
 from forecasting.runs.jobs import backtest_window
 from forecasting.runs.tasks import BacktestTask
-from forecasting.config.forecast import ConfigError, ForecastConfig
+from forecasting.config.forecast import ForecastConfig
+from forecasting.errors import ConfigError
 from forecasting.models.spec import ModelSpec
 from forecasting.errors import UsageError
 from forecasting.models import MODELS
