@@ -123,46 +123,76 @@ def test_nightly_run_on_yarn_matches_the_local_run(mini_cluster, packed_environm
     assert not mini_cluster.lingering_processes()
 
 
-def test_a_worker_container_killed_mid_run_is_restarted_and_every_region_forecast_once(
+def test_a_worker_container_killed_mid_task_is_replaced_and_its_task_reruns_elsewhere(
         mini_cluster, hdfs_environment, cache, capsys):
     name = "forecasting-test-sigkill"
     yarn = YarnConfig.from_dict(yarn_section(hdfs_environment, name))
     config = ForecastConfig.from_dict(JOB)
+
+    def executing(dask_worker) -> list[str]:
+        # The keys a worker is running right now, not those queued on it.  (A
+        # local function: pickled by value, the containers cannot import tests.)
+        return sorted(str(ts.key) for ts in dask_worker.state.executing)
+
     with open_executor("yarn", yarn=yarn, cache_path=str(cache)) as executor:
-        cluster = executor.client.cluster
-        executor.client.wait_for_workers(2, timeout=120)
+        cluster, client = executor.client.cluster, executor.client
+        client.wait_for_workers(2, timeout=120)
+        first_names = {w["name"] for w in client.scheduler_info()["workers"].values()}
         tasks = [RegionTask(f"r{i:03d}", executor.worker_cache_path, RUN_DATE, config) for i in range(8)]
-        outcomes, killed = [], None
+        outcomes, killed, running_then = [], None, []
         for outcome in executor.run(run_task, tasks):
             outcomes.append(outcome)
-            if killed is None:
-                # SIGKILL every process of one worker container (its session:
-                # the container's shell, the nanny and its worker), as a crash would.
-                groups = executor.client.run(os.getpgid, 0)
-                names = {a: w["name"] for a, w in executor.client.scheduler_info()["workers"].items()}
-                address, group = sorted(groups.items())[0]
-                killed = names[address]
+            deadline = time.monotonic() + 60
+            while killed is None and time.monotonic() < deadline:
+                # A worker in the middle of a region's job, never an idle one.
+                busy = {a: keys for a, keys in client.run(executing).items()
+                        if keys and POISONED not in keys[0]}  # the poisoned region fails at once
+                if not busy:
+                    time.sleep(0.05)
+                    continue
+                address, running_then = sorted(busy.items())[0]
+                killed = client.scheduler_info()["workers"][address]["name"]
+                # SIGKILL every process of that worker's container (its
+                # session: the container's shell, the nanny and its worker), as a crash would.
+                (group,) = client.run(os.getpgid, 0, workers=[address]).values()
                 os.killpg(group, signal.SIGKILL)
-        deadline = time.monotonic() + 120
+        assert killed is not None, "no worker was ever seen running a task"
+        deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
+            names = {w["name"] for w in client.scheduler_info()["workers"].values()}
             running = cluster.app.get_containers(services=["dask.worker"], states=["RUNNING"])
-            if len(running) == 2 and killed not in {c.id for c in running}:
+            if len(names) == 2 and killed not in names and names == {c.id for c in running}:
                 break
             time.sleep(1)
         failed = cluster.app.get_containers(services=["dask.worker"], states=["FAILED"])
-        running = cluster.app.get_containers(services=["dask.worker"], states=["RUNNING"])
         app_id = cluster.app_id
     by_region = {o.region: o for o in outcomes}
     assert len(outcomes) == len(by_region) == 8  # exactly one outcome per region
     assert [r for r, o in by_region.items() if not o.ok] == [POISONED]
-    # YARN saw the container fail, and skein restarted it (worker_restarts: -1).
+    # YARN saw the container fail; skein started a new one (worker_restarts: -1),
+    # whose worker joined the scheduler in the killed one's place.
     assert [c.id for c in failed] == [killed]
-    assert len(running) == 2 and killed not in {c.id for c in running}
+    (replacement,) = names - first_names
+    assert killed in first_names and replacement not in first_names and killed not in names
 
     summary = logs_summary(mini_cluster, app_id, capsys)
     dead = [d for d in summary["dead_workers"] if d["kind"] == "container failed"]
     assert [d["detail"].split(":")[0] for d in dead] == [killed]
     assert len([c for c in summary["containers"] if c["service"] == "dask.worker"]) == 3  # two, and the restart
+    # The job the killed worker was running started there, never ended there,
+    # and ran again to the end in another container.
+    by_skein = {c["skein_id"]: c["container"] for c in summary["containers"]}
+    (key,) = running_then
+    region = next(t.region for t in tasks if t.key == key)
+    assert dead[0]["regions_in_flight"] == [region]
+    capsys.readouterr()
+    assert main(["logs", "--json", "--region", region, app_id]) == errors.EXIT_OK
+    lines = json.loads(capsys.readouterr().out)["region"]["lines"]
+    ends = {(line["container"], line["fields"].get("outcome")) for line in lines if line["event"] == "task_end"}
+    starts = {line["container"] for line in lines if line["event"] == "task_start"}
+    assert by_skein[killed] in starts and not any(c == by_skein[killed] for c, _ in ends)
+    assert [c for c, outcome in ends if outcome == "ok"] and all(c != by_skein[killed] for c, _ in ends)
+    assert by_region[region].ok
     assert not mini_cluster.lingering_processes()
 
 
