@@ -44,9 +44,12 @@ class MiniCluster:
 
     # ------------------------------------------------------------ lifecycle
 
-    def start(self, nodemanagers: int = 2, nm_memory_mb: int = 4096, timeout: float = 900) -> "MiniCluster":
+    def start(self, nodemanagers: int = 2, nm_memory_mb: int = 4096, timeout: float = 900,
+              keep_container_logs: bool = False) -> "MiniCluster":
+        """Start it; ``keep_container_logs``: the NodeManagers keep each container's log
+        folder after aggregating it (see :meth:`container_log_dirs`)."""
         args = [str(SCRIPTS / "start"), str(self.root), "--nodemanagers", str(nodemanagers),
-                "--nm-memory-mb", str(nm_memory_mb)]
+                "--nm-memory-mb", str(nm_memory_mb)] + (["--keep-container-logs"] if keep_container_logs else [])
         proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
         if proc.returncode != 0:
             raise RuntimeError(f"the mini cluster did not start:\n{proc.stderr[-4000:]}")
@@ -132,6 +135,12 @@ class MiniCluster:
                 raise TimeoutError(f"the logs of {app_id} were not aggregated within {timeout:.0f}s")
             time.sleep(1)
         return self.yarn("logs", "-applicationId", app_id).stdout
+
+    def container_log_dirs(self, app_id: str) -> list[Path]:
+        """The NodeManagers' own log folders of ``app_id``'s containers (kept only when
+        started with ``keep_container_logs``; never the local folders, where
+        resources are unpacked)."""
+        return sorted(self.root.glob(f"work/target/test/data/*/*/*-logDir-nm-*/{app_id}/container_*"))
 
     def lingering_processes(self, timeout: float = 60) -> list[int]:
         """Container processes still running after ``timeout`` s (the

@@ -33,7 +33,7 @@ import org.apache.hadoop.yarn.server.MiniYARNCluster;
  * stop (SIGTERM), stopping YARN and HDFS on the way out.
  *
  * <p>Usage: {@code MiniClusterLauncher DIR [--nodemanagers N]
- * [--nm-memory-mb MB] [--nm-vcores N] [--classpath CP]}.  Started and stopped
+ * [--nm-memory-mb MB] [--nm-vcores N] [--keep-container-logs] [--classpath CP]}.  Started and stopped
  * by {@code tests/yarn/minicluster/start} and {@code stop}; {@code DIR/ready}
  * appears once every NodeManager is RUNNING in the ResourceManager's view.
  */
@@ -49,6 +49,8 @@ public final class MiniClusterLauncher {
     int nmMemoryMb = 4096;
     int nmVcores = 4;
     String classpath = "";
+    /** Keep each container's log folder after aggregation (the log fixtures compare the two). */
+    boolean keepContainerLogs = false;
 
     static Options parse(String[] args) {
       Options o = new Options();
@@ -59,6 +61,7 @@ public final class MiniClusterLauncher {
           case "--nm-memory-mb": o.nmMemoryMb = Integer.parseInt(args[++i]); break;
           case "--nm-vcores": o.nmVcores = Integer.parseInt(args[++i]); break;
           case "--classpath": o.classpath = args[++i]; break;
+          case "--keep-container-logs": o.keepContainerLogs = true; break;
           default:
             if (a.startsWith("--") || o.dir != null) {
               throw new IllegalArgumentException("unknown argument " + a);
@@ -216,7 +219,9 @@ public final class MiniClusterLauncher {
     s.put("yarn.log-aggregation-enable", "true");
     s.put("yarn.nodemanager.remote-app-log-dir", "/app-logs");
     s.put("yarn.log-aggregation.retain-seconds", "86400");
-    s.put("yarn.nodemanager.delete.debug-delay-sec", "0");
+    // -1: the NodeManagers never delete what a container left (its log folder
+    // as well), so that what they wrote can be set beside what `yarn logs` prints.
+    s.put("yarn.nodemanager.delete.debug-delay-sec", opts.keepContainerLogs ? "-1" : "0");
     s.put("yarn.resourcemanager.scheduler.class",
         "org.apache.hadoop.yarn.server.resourcemanager.scheduler.capacity.CapacityScheduler");
     // What skein's ApplicationMaster runs with: the client configuration and
