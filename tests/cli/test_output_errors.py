@@ -1,6 +1,7 @@
 """Output folders that cannot be written: a one-line error with a stable exit code, never a traceback.
 
-* ``--out`` (or ``--log-dir``) that cannot be created: refused before anything starts, exit 2.
+* ``--out`` (or ``--log-dir``) that cannot be created: refused before anything starts, exit 2;
+  likewise a report's ``--out`` that cannot be written.
 * The run's files (``runs/<id>/``) that cannot be written after every region was
   stored: exit 5, the store keeps the run and ``--resume`` writes the files.
 
@@ -93,3 +94,15 @@ def test_run_files_that_cannot_be_written_exit_5_and_resume_writes_them(how, cap
     assert main(["--log-level", "WARNING", "run", "--resume", run_id, "--out", str(out), "--cluster", "serial"]) == errors.EXIT_OK
     assert "SUCCEEDED" in capsys.readouterr().out
     assert {p.name for p in folder.iterdir()} == {"forecasts.csv", "failures.csv", "run.json"}
+
+
+def test_a_report_that_cannot_be_written_is_a_usage_error(capsys, synthetic_cache, tmp_path, a_file):
+    out = tmp_path / "out"
+    assert main(_run_args(synthetic_cache, out)) == errors.EXIT_OK
+    capsys.readouterr()
+    html = a_file / "report.html"
+    assert main(["report", "latest", "--results", str(out), "--out", str(html)]) == errors.EXIT_USAGE
+    assert _error_line(capsys) == (
+        f"forecasting: error: --out: cannot write the report to {html}: [Errno 17] File exists: '{a_file}'"
+    )
+    assert list(tmp_path.glob("**/.report.html.*.tmp")) == []  # nothing half-written left behind
