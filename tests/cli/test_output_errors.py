@@ -3,7 +3,8 @@
 * ``--out`` (or ``--log-dir``) that cannot be created: refused before anything starts, exit 2;
   likewise a report's ``--out`` that cannot be written.
 * The run's files (``runs/<id>/``) that cannot be written after every region was
-  stored: exit 5, the store keeps the run and ``--resume`` writes the files.
+  stored: exit 5, the store keeps the run and ``--resume`` writes the files; likewise a
+  backtest's reports, which running the same backtest again writes.
 
 Folder permissions do not stop root (these tests may run as root), so the
 failure is made a way that stops everyone: a path under a regular file.  The
@@ -106,3 +107,29 @@ def test_a_report_that_cannot_be_written_is_a_usage_error(capsys, synthetic_cach
         f"forecasting: error: --out: cannot write the report to {html}: [Errno 17] File exists: '{a_file}'"
     )
     assert list(tmp_path.glob("**/.report.html.*.tmp")) == []  # nothing half-written left behind
+
+
+def test_backtest_reports_that_cannot_be_written_exit_5_and_running_it_again_writes_them(capsys, synthetic_cache, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "plots").write_text("a regular file where the plots go\n")
+    args = _run_args(synthetic_cache, out, command="backtest")
+    args.remove("--no-plots")
+    assert main(args) == errors.EXIT_STORE
+    assert _error_line(capsys) == (
+        f"forecasting: error: writing the backtest's reports to {out} failed: [Errno 17] File exists: '{out / 'plots'}'; "
+        "run the same backtest again to write them (its windows are not recomputed)"
+    )
+    store = ResultsStore(f"sqlite:///{out / 'results.sqlite'}")
+    try:
+        status, done = store.engine.connect().exec_driver_sql(
+            "SELECT b.status, count(*) FROM backtests b JOIN backtest_tasks t USING (backtest_id) WHERE t.status = 'ok'"
+        ).one()
+    finally:
+        store.close()
+    assert status == "interrupted" and done == 2  # both regions' windows are stored
+
+    (out / "plots").unlink()
+    assert main(args) == errors.EXIT_OK
+    assert "2 reused from before" in capsys.readouterr().out
+    assert (out / "champions.csv").is_file() and (out / "plots" / "leaderboard.png").is_file()
