@@ -47,7 +47,7 @@ def open_executor(
     target: str,
     workers: int | None = None,
     retries: int = 2,
-    connect_timeout: float = 30.0,
+    connect_timeout: float | None = None,
     yarn=None,
     cache_path: str | None = None,
     log_dir: str | None = None,
@@ -66,8 +66,9 @@ def open_executor(
         YARN worker containers (overriding ``yarn.workers``).
     retries : int
         Task retries after transient errors.
-    connect_timeout : float
-        Seconds to wait for a remote scheduler.
+    connect_timeout : float, optional
+        Seconds to wait for a remote scheduler (default: Dask's
+        ``distributed.comm.timeouts.connect``, 30 s unless configured).
     yarn : deploy.yarn.config.YarnConfig, optional
         With ``target="yarn"``: the application to start.
     cache_path : str, optional
@@ -98,8 +99,13 @@ def open_local(target: Target, workers: int | None = None, retries: int = 2, log
 
 
 @contextlib.contextmanager
-def open_address(target: Target, retries: int = 2, connect_timeout: float = 30.0, **_other_backends_options) -> Iterator:
-    """A client of the running scheduler at ``target.text``; the cluster outlives it."""
+def open_address(target: Target, retries: int = 2, connect_timeout: float | None = None, **_other_backends_options) -> Iterator:
+    """A client of the running scheduler at ``target.text``; the cluster outlives it.
+
+    ``connect_timeout`` defaults to Dask's own ``distributed.comm.timeouts.connect``
+    (``DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT``...), the one knob the
+    command line has for how long an unreachable scheduler is waited for.
+    """
     from forecasting.runs.executors import DaskExecutor
 
     with _remote_client(target.text, connect_timeout) as client:
@@ -194,13 +200,17 @@ def _local_client(n_workers: int, log_dir: str | None = None):
 
 
 @contextlib.contextmanager
-def _remote_client(address: str, timeout: float):
+def _remote_client(address: str, timeout: float | None):
+    import dask
+    from dask.utils import parse_timedelta
     from distributed import Client
 
+    if timeout is None:
+        timeout = parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), default="seconds")
     try:
         client = Client(address, timeout=timeout)
     except (OSError, TimeoutError) as exc:
-        raise ClusterError(f"cannot reach the Dask scheduler at {address} within {timeout:.0f}s: {exc}") from None
+        raise ClusterError(f"cannot reach the Dask scheduler at {address} within {timeout:g}s: {exc}") from None
     try:
         n = len(client.scheduler_info().get("workers", {}))
         log.info("connected to %s: %d workers", address, n)

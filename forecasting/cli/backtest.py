@@ -41,6 +41,7 @@ def cmd_backtest(args) -> int:
     log_dir = jobs.log_dir(args)
     prepared = jobs.prepare_cluster(args, cluster, job_config.retries, args.cache, log_dir)
     plan = plan_backtest(args.cache, config, job_config, regions)  # every input checked, before a cluster starts
+    jobs.make_folders(args, log_dir)
     with log_file(log_dir / "driver" / "driver.log"), prepared.open() as executor:
         log.info("logs of this backtest's processes: %s ('forecasting logs %s' summarizes them)", log_dir, log_dir)
         summary = run_backtest(

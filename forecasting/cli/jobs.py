@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from forecasting.errors import UsageError
+
 #: Library parameter -> the flag of these commands that feeds it (see forecasting.cli.main.error_line).
 FLAGS = {
     "cluster": "--cluster",
@@ -20,6 +22,8 @@ FLAGS = {
     "regions": "--regions",
     "run_date": "--run-date",
     "resume": "--resume",
+    "out": "--out",
+    "log_dir": "--log-dir",
     "use_champions": "--models champion",
     # Config keys the command line overrides (a ConfigError's key).
     "horizon": "--horizon",
@@ -99,6 +103,25 @@ def log_dir(args) -> Path:
     import time
 
     return args.log_dir or args.out / "logs" / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}"
+
+
+def make_folders(args, log_dir: Path) -> None:
+    """Create ``--out`` and the log folder, or refuse with one line naming the flag at fault.
+
+    Called once the inputs are checked, before a cluster starts: an output
+    folder that cannot be made (a path under a regular file, a folder this
+    user may not write) is the user's to fix, not a bug to show a traceback for.
+
+    Raises
+    ------
+    UsageError
+        A folder that cannot be created (``param`` ``out``, or ``log_dir`` for ``--log-dir``).
+    """
+    for folder, param in ((args.out, "out"), (log_dir, "log_dir" if args.log_dir else "out")):
+        try:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"{param}: cannot create the folder {folder}: {exc.strerror or exc}", param=param) from None
 
 
 def split(value: str | None) -> list[str] | None:

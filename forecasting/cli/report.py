@@ -15,7 +15,7 @@ def add_parser(sub) -> None:
     report.add_argument("--results", type=Path, help="output folder of the runs (its results.sqlite): the --out of 'forecasting run'")
     report.add_argument("--store", help="SQLAlchemy URL of the results store")
     report.add_argument("--history", default="14D", help="history to plot before each forecast (default 14D)")
-    report.set_defaults(func=cmd_report, flags={"history": "--history"})
+    report.set_defaults(func=cmd_report, flags={"history": "--history", "path": "--out"})
 
 
 def cmd_report(args) -> int:

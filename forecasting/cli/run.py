@@ -57,6 +57,7 @@ def cmd_run(args) -> int:
     plan = None if args.resume else plan_nightly(cache, config, regions, args.run_date)
     if args.resume:
         jobs.check_cache(cache)
+    jobs.make_folders(args, log_dir)
     with log_file(log_dir / "driver" / "driver.log"), prepared.open() as executor:
         log.info("logs of this run's processes: %s ('forecasting logs %s' summarizes them)", log_dir, log_dir)
         summary = run_nightly(

@@ -184,14 +184,22 @@ def write_report(store, run_id: str, path, history: str = HISTORY) -> ReportSumm
     -------
     ReportSummary
         What was written.
+
+    Raises
+    ------
+    UsageError
+        ``path`` cannot be written (``param="path"``).
     """
     started = time.perf_counter()
     run_id = resolve_run_id(store, run_id)
     page, info = render_report(store, run_id, history=history)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path, encoding="utf-8") as fh:
-        fh.write(page)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path, encoding="utf-8") as fh:
+            fh.write(page)
+    except OSError as exc:  # a folder under a regular file, no permission, a full disk: the user's to fix
+        raise UsageError(f"path: cannot write the report to {path}: {exc}", param="path") from None
     return ReportSummary(path=path, run_id=run_id, seconds=time.perf_counter() - started, **info)
 
 

@@ -36,7 +36,7 @@ from forecasting.config.backtest import BacktestConfig
 from forecasting.config.fields import parse_duration
 from forecasting.config.forecast import ForecastConfig
 from forecasting.data.cache import open_cache
-from forecasting.errors import UsageError
+from forecasting.errors import StoreError, UsageError
 from forecasting.logs.records import log_scope, set_run_id
 from forecasting.runs.backtest_report import evaluate, write_csv
 from forecasting.runs.loop import drain
@@ -202,6 +202,11 @@ def run_backtest(
         What :func:`plan_backtest` made of ``cache_path``, ``config``,
         ``job_config`` and ``regions`` (the command line makes it before it
         starts a cluster, so that its inputs are checked once).
+
+    Raises
+    ------
+    StoreError
+        The results store, or the reports in ``out_dir``, cannot be written.
     """
     started = time.monotonic()
     plan = plan or plan_backtest(cache_path, config, job_config, regions)
@@ -224,7 +229,11 @@ def run_backtest(
         )
         drain(executor, todo, lambda outcome: results.record_window(bt_id, by_key[outcome.key], outcome), unit="tasks",
               show_progress=show_progress, failure_level=logging.DEBUG, stop_after=stop_after)
-        champions = evaluate(results, bt_id, selected, candidates, config, out_dir, plots, cache)
+        try:
+            champions = evaluate(results, bt_id, selected, candidates, config, out_dir, plots, cache)
+        except OSError as exc:  # disk full, permissions: every window is stored, running it again writes the reports
+            raise StoreError(f"writing the backtest's reports to {out_dir} failed: {exc}; run the same backtest "
+                             "again to write them (its windows are not recomputed)") from None
         results.finish_backtest(bt_id, "finished")
         task_rows = results.tasks(bt_id)
     except BaseException:

@@ -35,7 +35,7 @@ def open_engine(url: str, busy_timeout: float = 30.0) -> sa.Engine:
     ------
     UsageError
         If ``url`` is not a database URL SQLAlchemy can use, or the database
-        cannot be opened.
+        cannot be opened (missing folder, not a database file).
     """
     try:
         # SQLite: how long a write waits for another process's lock.
@@ -44,7 +44,9 @@ def open_engine(url: str, busy_timeout: float = 30.0) -> sa.Engine:
         metadata.create_all(engine)
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
         raise UsageError(f"--store: not a usable database URL {url!r}: {exc}") from None
-    except sa.exc.OperationalError as exc:
+    except sa.exc.DatabaseError as exc:
+        # OperationalError (no such folder, not writable) and a file that is not
+        # a database at all (sqlite3.DatabaseError: a corrupt or foreign file).
         raise UsageError(f"--store: cannot open {url!r}: {exc.orig}") from None
     return engine
 
