@@ -5,9 +5,9 @@ The fixtures under ``tests/fixtures/yarn_logs/`` are what Hadoop 3.4.1's
 (``make_fixtures.py`` there makes them again): ``hadoop3.log`` (8 regions,
 ``r005`` poisoned, one worker container SIGKILLed mid-run) and
 ``memory-kill.log`` (a region whose job outgrew its container, killed by the
-NodeManager).  ``containers/`` holds the first run's files as a
-NodeManager's log folder does, and ``hadoop2.log`` the same files in
-Hadoop 2's layout.
+NodeManager).  ``containers/`` holds the files the NodeManagers wrote for
+the first run, copied from their log folders, and ``hadoop2.log`` the same
+files in Hadoop 2's layout (re-wrapped: no Hadoop 2 runs here).
 """
 
 from __future__ import annotations
@@ -40,17 +40,45 @@ def directory_files():
     return _by_name(files)
 
 
-@pytest.mark.parametrize("layout", ["hadoop3.log", "hadoop2.log"])
-def test_both_layouts_give_back_every_file_exactly(layout, directory_files):
-    files = parse_aggregated((FIXTURES / layout).read_text())
-    assert _by_name(files) == directory_files
-    assert {f.host.split("_")[0] for f in files} == {"localhost"}  # host_port of each NodeManager
+def _log_lengths(text: str) -> dict:
+    """(container, file) -> the LogLength Hadoop printed for it: the headers alone, read apart from the parser."""
+    lengths, container, name = {}, None, None
+    for line in text.splitlines():
+        if line.startswith("Container: "):
+            container = line.split()[1]
+        elif line.startswith("LogType:"):
+            name = line[len("LogType:"):]
+        elif line.startswith("LogLength:"):
+            lengths[(container, name)] = int(line[len("LogLength:"):])
+    return lengths
+
+
+def test_yarn_logs_text_gives_back_the_files_the_nodemanagers_wrote():
+    # hadoop3.log is what Hadoop's `yarn logs` printed, containers/ what the
+    # NodeManagers wrote (copied from their log folders): neither is ours.
+    text = (FIXTURES / "hadoop3.log").read_text()
+    files = _by_name(parse_aggregated(text))
+    lengths = _log_lengths(text)
+    written = {(c.name, f.name): f.read_bytes() for c in APP_DIR.iterdir() for f in c.iterdir()}
+    assert set(files) == set(written) == set(lengths)
+    for key, data in written.items():
+        # Hadoop uploads a file as long as it was then; a process that outlives
+        # its container (multiprocessing's resource tracker) may still add lines.
+        assert files[key] == data[:lengths[key]].decode().rstrip("\n"), key
+    grown = [key for key, data in written.items() if len(data) > lengths[key]]
+    assert all(key[1] == "dask.worker.log" for key in grown)
+    assert {f.host.split("_")[0] for f in parse_aggregated(text)} == {"localhost"}  # host_port of each NodeManager
+
+
+def test_hadoop2_layout_gives_back_every_file_exactly(directory_files):
+    # The NodeManagers' files in Hadoop 2's layout (re-wrapped: no Hadoop 2 runs here).
+    assert _by_name(parse_aggregated((FIXTURES / "hadoop2.log").read_text())) == directory_files
 
 
 def test_without_end_lines_the_log_length_or_the_next_header_ends_a_file(directory_files):
     text = (FIXTURES / "hadoop3.log").read_text()
     no_end = "\n".join(line for line in text.splitlines() if not line.startswith(("End of LogType:", "*****")))
-    assert _by_name(parse_aggregated(no_end)) == directory_files
+    assert _by_name(parse_aggregated(no_end)) == _by_name(parse_aggregated(text))
     # Hadoop 2.6: no end lines; and a LogLength that no longer matches (a file cut short).
     text2 = re.sub(r"(?m)^End of LogType:.*\n", "", (FIXTURES / "hadoop2.log").read_text())
     text2 = re.sub(r"(?m)^LogLength:(\d+)$", lambda m: f"LogLength:{int(m[1]) * 3 + 10}", text2)
