@@ -91,6 +91,8 @@ def draw_region_forecast(
         If ``window`` lacks one of the required columns.
     TypeError
         If ``history`` or ``window`` is not indexed by timestamps.
+    zoneinfo.ZoneInfoNotFoundError
+        If ``timezone`` names no known time zone (before anything is drawn).
     """
     from matplotlib import dates as mdates
 
@@ -203,6 +205,8 @@ def plot_region_forecast(
         If ``window`` lacks one of the required columns.
     TypeError
         If ``history`` or ``window`` is not indexed by timestamps.
+    zoneinfo.ZoneInfoNotFoundError
+        If ``timezone`` names no known time zone (before anything is drawn).
     """
     fig = new_figure(figsize, dpi)
     draw_region_forecast(fig, history, window, model, timezone, title=f"{region}: {model} forecast vs actual" if title else None)

@@ -78,16 +78,51 @@ def test_console_script_builds_a_cache_and_runs(tmp_path):
     assert "SUCCEEDED" in run.stdout
 
 
+def _weekly_repeat(cache, out, region, from_day):
+    """A copy of the cache in which ``region`` repeats the week starting ``from_day`` ever after:
+    the weekly seasonal-naive forecast is exact there, whatever the models do elsewhere."""
+    import shutil
+    import sqlite3
+
+    import pandas as pd
+
+    path = out / "cache.sqlite"
+    shutil.copy(cache, path)
+    t0, week = int(pd.Timestamp(from_day, tz="UTC").timestamp()), 7 * 86400
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE orders SET orders = (SELECT o.orders FROM orders o WHERE o.region = orders.region"
+                     " AND o.ts = ? + (orders.ts - ?) % ?) WHERE region = ? AND ts >= ?", (t0, t0, week, region, t0 + week))
+    conn.close()
+    return path
+
+
 def test_backtest_command_writes_reports_and_run_picks_up_champions(capsys, synthetic_cache, tmp_path):
-    args = ["--log-level", "WARNING", "backtest", "--cache", str(synthetic_cache), "--out", str(tmp_path), "--cluster", "serial",
-            "--models", "seasonal_naive,mstl", "--regions", "r000,r003", "--cutoffs", "2", "--horizon", "7D", "--no-plots"]
+    import pandas as pd
+
+    from forecasting.config.forecast import ForecastConfig
+    from forecasting.store.runs import ResultsStore
+
+    # The backtest's windows start 2024-02-12: from the week before, r003 repeats itself, r000 does not.
+    cache = _weekly_repeat(synthetic_cache, tmp_path, "r003", "2024-02-05")
+    args = ["--log-level", "WARNING", "backtest", "--cache", str(cache), "--out", str(tmp_path), "--cluster", "serial",
+            "--models", "seasonal_naive,mstl", "--regions", "r000,r003", "--cutoffs", "3", "--horizon", "7D", "--no-plots"]
     assert main(args) == errors.EXIT_OK
     out = capsys.readouterr().out
     assert "champion MASE / seasonal-naive MASE" in out
-    assert (tmp_path / "leaderboard.csv").is_file() and (tmp_path / "champions.csv").is_file()
+    assert (tmp_path / "leaderboard.csv").is_file()
+    champions = pd.read_csv(tmp_path / "champions.csv").set_index("region").model
+    assert champions["r003"] == "seasonal_naive"  # exact there
+    assert champions.nunique() == 2  # one model for every region cannot pass by accident
+    # A champion the run would never try on its own: its default candidates lack it.
+    assert not set(champions) <= {m.label for m in ForecastConfig().models}
     # Same --out: the nightly run uses the champions without being told.
-    assert main(["--log-level", "WARNING", "run", "--cache", str(synthetic_cache), "--out", str(tmp_path), "--cluster", "serial",
+    assert main(["--log-level", "WARNING", "run", "--cache", str(cache), "--out", str(tmp_path), "--cluster", "serial",
                  "--regions", "r000,r003", "--horizon", "3D"]) == errors.EXIT_OK
+    store = ResultsStore(f"sqlite:///{tmp_path / 'results.sqlite'}")
+    (run_id,) = store.recent_runs(limit=5).run_id
+    ran = store.region_outcomes(run_id).set_index("region").model
+    store.close()
+    pd.testing.assert_series_equal(ran.sort_index(), champions.sort_index(), check_dtype=False)
 
 
 def test_backtest_usage_errors(capsys, synthetic_cache, tmp_path):

@@ -302,19 +302,42 @@ def test_missing_input_file(tmp_path):
         import_csv(tmp_path / "nope.csv", tmp_path / "c.sqlite")
 
 
-def test_big_file_is_fast_enough(tmp_path):
+def test_big_shuffled_file_is_written_in_bulk(tmp_path, monkeypatch):
     # 20 regions x 2000 hours, shuffled: exercises the vectorised paths.
+    import math
+
+    import sqlalchemy as sa
+
+    from forecasting.data import importer
+
     rng = np.random.default_rng(1)
     stamps = pd.date_range("2024-01-01", periods=2000, freq="h", tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
     frame = pd.DataFrame(
         {"region": np.repeat([f"r{i}" for i in range(20)], 2000), "timestamp": np.tile(stamps, 20), "orders": rng.poisson(3, 40000)}
     ).sample(frac=1, random_state=1)
     frame.to_csv(tmp_path / "o.csv", index=False)
-    report = import_csv(tmp_path / "o.csv", tmp_path / "c.sqlite", timezone="Europe/London")
+    # Every statement the import sends to SQLite, with how many rows it carries.
+    sent = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("INSERT INTO ORDERS"):
+            sent.append((executemany, len(parameters) if executemany else 1))
+
+    monkeypatch.setattr(importer, "_CHUNK", 10_000)
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
+    try:
+        report = importer.import_csv(tmp_path / "o.csv", tmp_path / "c.sqlite", timezone="Europe/London")
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
     assert report.rows == 40000 and report.regions == 20 and report.freq == "h"
-    series = open_cache(tmp_path / "c.sqlite").load_region("r7").orders
+    cache = open_cache(tmp_path / "c.sqlite")
+    series = cache.load_region("r7").orders
     expected = frame[frame.region == "r7"].set_index(pd.to_datetime(frame.loc[frame.region == "r7", "timestamp"]))["orders"]
     assert series.loc[expected.index].tolist() == expected.tolist()
+    # Orders go in whole chunks, one executemany each: never a statement per row.
+    stored = 40000 + report.filled_slots
+    assert all(many for many, _ in sent) and sum(n for _, n in sent) == stored
+    assert len(sent) == math.ceil(stored / 10_000)
 
 
 # --------------------------------------------------------------------------- fuzzing

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -280,6 +281,20 @@ def test_a_virtualenv_from_the_system_python_passes_the_emr_check(tmp_path, venv
     with tarfile.open(result.path) as tar:
         assert all(m.issym() for m in tar.getmembers() if m.name.startswith("bin/python"))
 
-    if os.path.realpath(base_python(venv)) != os.path.realpath(system):
-        with pytest.raises(UsageError, match="is not one of the expected interpreters"):
-            pack_environment(tmp_path / "other.tar.gz", prefix=venv, expected_python=[system])
+
+
+def test_a_virtualenv_from_another_interpreter_fails_the_emr_check(tmp_path, venv):
+    """Built from an interpreter the nodes lack (here a copy at a made-up path): refused, whatever Python runs the tests."""
+    made_up = tmp_path / "opt" / "custom-python" / "bin" / "python3"
+    made_up.parent.mkdir(parents=True)
+    shutil.copy2(os.path.realpath(base_python(venv)), made_up)
+    link = venv / "bin" / "python"
+    link.unlink()
+    link.symlink_to(made_up)
+    assert base_python(venv) == str(made_up)
+    with pytest.raises(UsageError, match=r"built from .*custom-python/bin/python3, which is not one of the expected interpreters"):
+        pack_environment(tmp_path / "other.tar.gz", prefix=venv, expected_python=["/usr/bin/python3"])
+    # Nothing written; with that interpreter expected the same virtualenv packs: the refusal was about it.
+    assert not (tmp_path / "other.tar.gz").exists()
+    result = pack_environment(tmp_path / "other.tar.gz", prefix=venv, expected_python=[str(made_up)])
+    assert result.python == str(made_up)

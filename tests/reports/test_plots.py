@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from zoneinfo import ZoneInfoNotFoundError
 
 import matplotlib
 import numpy as np
@@ -165,7 +166,7 @@ def test_region_forecast_rejects_bad_input(tmp_path):
     history, window = make_region(hours_history=48, hours_window=24)
     with pytest.raises(ValueError, match="q90"):
         plot_region_forecast(tmp_path / "x.png", "r", history, window.drop(columns="q90"), "m")
-    with pytest.raises(Exception):
+    with pytest.raises(ZoneInfoNotFoundError, match="Mars/Olympus_Mons"):
         plot_region_forecast(tmp_path / "x.png", "r", history, window, "m", timezone="Mars/Olympus_Mons")
     assert os.listdir(tmp_path) == []
 

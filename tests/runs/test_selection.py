@@ -36,19 +36,46 @@ def test_mase_is_the_mean_of_window_mases():
     assert sorted(buckets.bucket) == ["d01-07", "d08-14"]
 
 
-def test_champion_is_lowest_mase_ties_go_to_the_default():
-    board = pd.DataFrame({"model": ["seasonal_naive", "gbm", "mstl"], "mase": [1.0, 0.7, 0.7], "n_windows": [3, 3, 3]})
-    assert choose_champion(board, ["seasonal_naive", "gbm", "mstl"], 3, "seasonal_naive") == ("gbm", "tie: earlier candidate")
-    assert choose_champion(board, ["seasonal_naive", "gbm", "mstl"], 3, "mstl")[0] == "mstl"
-    few = board.assign(n_windows=[1, 2, 2])
-    assert choose_champion(few, ["seasonal_naive", "gbm"], 3, "seasonal_naive")[0] == "seasonal_naive"
+MODELS = ["seasonal_naive", "gbm", "mstl"]
+
+
+def test_the_lowest_mase_wins_whatever_its_place_among_the_candidates():
+    # mstl is neither the first candidate nor the default; prophet is better still but has too few windows,
+    # and sarimax's score is not finite.
+    board = pd.DataFrame({"model": [*MODELS, "prophet", "sarimax"], "mase": [1.0, 0.9, 0.5, 0.1, np.nan],
+                          "n_windows": [3, 3, 3, 2, 3]})
+    candidates = [*MODELS, "prophet", "sarimax"]
+    assert choose_champion(board, candidates, 3, "seasonal_naive") == ("mstl", "lowest MASE")
+    assert choose_champion(board, candidates, 2, "seasonal_naive") == ("prophet", "lowest MASE")
+
+
+def test_ties_go_to_the_default_else_to_the_earlier_candidate():
+    board = pd.DataFrame({"model": MODELS, "mase": [1.0, 0.7, 0.7], "n_windows": [3, 3, 3]})
+    assert choose_champion(board, MODELS, 3, "seasonal_naive") == ("gbm", "tie: earlier candidate")
+    assert choose_champion(board, ["seasonal_naive", "mstl", "gbm"], 3, "seasonal_naive") == ("mstl", "tie: earlier candidate")
+    assert choose_champion(board, MODELS, 3, "mstl") == ("mstl", "tie: default model")
+
+
+def test_without_enough_windows_the_default_model_is_champion():
+    few = pd.DataFrame({"model": MODELS, "mase": [1.0, 0.7, 0.5], "n_windows": [1, 2, 2]})
+    assert choose_champion(few, MODELS, 3, "seasonal_naive") == ("seasonal_naive", "no model has 3 successful windows: default model")
+    assert choose_champion(few, MODELS, 3, "gbm") == ("gbm", "no model has 3 successful windows: default model")
+
+
+def test_select_region_names_the_model_with_the_smallest_errors():
+    # Errors 3, 1, 2 on every slot of every window, scale 2: MASE 1.5, 0.5, 1.0.
+    preds = pd.concat([_windows("seasonal_naive", CUTS, [3, 3, 3]), _windows("a", CUTS, [1, 1, 1]), _windows("b", CUTS, [2, 2, 2])])
+    out = select_region(preds, _scales(["seasonal_naive", "a", "b"]), ["seasonal_naive", "b", "a"], 7, 3, "seasonal_naive", 0)
+    champion = out["champion"]
+    assert (champion["model"], champion["reason"]) == ("a", "lowest MASE")
+    assert champion["mase"] == pytest.approx(0.5) and champion["seasonal_naive_mase"] == pytest.approx(1.5)
 
 
 def test_combination_is_a_candidate_and_can_win():
     # a is too high by 2, b too low by 2: their average is exact.
     preds = pd.concat([_windows("seasonal_naive", CUTS, [3, 3, 3]), _windows("a", CUTS, [2, 2, 2]), _windows("b", CUTS, [-2, -2, -2])])
     out = select_region(preds, _scales(["seasonal_naive", "a", "b"]), ["seasonal_naive", "a", "b"], 7, 3, "seasonal_naive", 2)
-    assert out["champion"]["model"] == "combination(a + b)"
+    assert (out["champion"]["model"], out["champion"]["reason"]) == ("combination(a + b)", "lowest MASE")
     assert out["champion"]["mase"] == pytest.approx(0.0)
     assert out["champion"]["seasonal_naive_mase"] == pytest.approx(1.5)
 
