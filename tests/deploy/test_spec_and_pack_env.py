@@ -191,5 +191,5 @@ def test_pack_env_expected_python(capsys, venv, tmp_path):
     assert f"built from {base}, which is not one of the expected interpreters (/nowhere/bin/python3)" in line
     assert not out.exists()
     # Repeatable: any one of them will do, an interpreter or the folder it lies in.
-    _pack(capsys, out, "--python-prefix", str(venv), "--expected-python", "/nowhere/bin/python3", "--expected-python", base)
+    _pack(capsys, out, "--python-prefix", str(venv), "--expected-python", base, "--expected-python", "/nowhere/bin/python3")
     assert _pack(capsys, out, "--python-prefix", str(venv), "--expected-python", os.path.dirname(base)).startswith("reused ")
