@@ -39,7 +39,10 @@ def cmd_status(args) -> int:
         store.close()
     cols = ["region", "status", "model", "attempts", "duration_s", "worker", "error_type", "message"]
     if args.json:
-        print(json.dumps({"run": run, "regions": regions[cols + ["traceback"]].to_dict("records")}, default=str))
+        # Missing values as null: pandas gives NaN, which strict JSON readers (jq, JavaScript) refuse.
+        shown = regions[cols + ["traceback"]].astype(object)
+        records = shown.where(shown.notna(), None).to_dict("records")
+        print(json.dumps({"run": run, "regions": records}, default=str, allow_nan=False))
         return errors.EXIT_OK
     print(f"run {run['run_id']} ({run['kind']}, run date {run['run_date']}): {run['status'].upper()}, "
           f"{run['n_ok']} ok, {run['n_failed']} failed of {run['n_regions']}" + (f" ({run['message']})" if run["message"] else ""))
