@@ -50,8 +50,13 @@ class MiniCluster:
         folder after aggregating it (see :meth:`container_log_dirs`)."""
         args = [str(SCRIPTS / "start"), str(self.root), "--nodemanagers", str(nodemanagers),
                 "--nm-memory-mb", str(nm_memory_mb)] + (["--keep-container-logs"] if keep_container_logs else [])
-        proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+        try:
+            proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()  # whatever the start script left running
+            raise
         if proc.returncode != 0:
+            self.stop()
             raise RuntimeError(f"the mini cluster did not start:\n{proc.stderr[-4000:]}")
         self.info = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
         return self
