@@ -2,40 +2,20 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import tempfile
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
-from forecasting.data.cache import open_cache
-from forecasting.data.importer import Gap, ImportReport, import_csv
-from forecasting.errors import InputError, UsageError
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # e.g. under --import-mode=importlib
 
-HEADER = "region,timestamp,orders\n"
+from csv_inputs import GOOD, HEADER, hourly, rows_csv, write  # noqa: E402
 
-
-def write(path: Path, content) -> Path:
-    path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
-    return path
-
-
-def hourly(region: str, start: str, hours: int, value=1, tz_suffix="Z") -> str:
-    stamps = pd.date_range(start, periods=hours, freq="h")
-    return "".join(f"{region},{t:%Y-%m-%dT%H:%M:%S}{tz_suffix},{value}\n" for t in stamps)
-
-
-def rows_csv(rows) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["region", "timestamp", "orders"])
-    w.writerows(rows)
-    return buf.getvalue()
+from forecasting.data.cache import open_cache  # noqa: E402
+from forecasting.data.importer import Gap, ImportReport, import_csv  # noqa: E402
+from forecasting.errors import InputError, UsageError  # noqa: E402
 
 
 # --------------------------------------------------------------------------- good imports
@@ -185,9 +165,6 @@ def test_sql_ish_region_names_round_trip(tmp_path, region):
 
 
 # --------------------------------------------------------------------------- bad input
-
-GOOD = HEADER + hourly("a", "2024-01-01", 3)  # lines 2-4
-
 
 def _bad_cases():
     long = "r" * 201
@@ -342,41 +319,6 @@ def test_big_shuffled_file_is_written_in_bulk(tmp_path, monkeypatch):
 
 # --------------------------------------------------------------------------- fuzzing
 
-_CSV_ALPHABET = st.sampled_from(list('ab,;"\n\r 0123456789-:TZ.+eE') + ["\x00", "é", "\ufeff"])
-_lines = st.lists(st.text(_CSV_ALPHABET, max_size=40), max_size=8).map(lambda ls: "\n".join(ls))
-_fuzz = st.one_of(
-    st.binary(max_size=300),
-    st.text(max_size=300).map(lambda t: t.encode("utf-8", "surrogatepass")),
-    _lines.map(lambda body: (HEADER + body).encode("utf-8", "surrogatepass")),
-    st.lists(
-        st.tuples(
-            st.sampled_from(["a", "b", "", "x'y"]),
-            st.sampled_from(["2024-01-01T00:00Z", "2024-01-01T01:00", "2024-03-10T02:00", "2024-01-01T00:15Z", "nope", ""]),
-            st.sampled_from(["1", "0", "-1", "2.5", "nan", "x", ""]),
-        ),
-        max_size=6,
-    ).map(lambda rows: rows_csv(rows).encode()),
-)
-
-
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(content=_fuzz, tz=st.sampled_from(["UTC", "America/New_York"]))
-def test_fuzz_only_input_errors(content, tz):
-    with tempfile.TemporaryDirectory() as tmp:
-        orders = Path(tmp) / "orders.csv"
-        orders.write_bytes(content)
-        out = Path(tmp) / "c.sqlite"
-        try:
-            import_csv(orders, out, timezone=tz)
-        except InputError as exc:
-            assert str(exc).startswith(str(orders))
-            assert "\n" not in str(exc)
-            assert not out.exists()
-        else:
-            assert open_cache(out).regions()
-        assert not [p for p in Path(tmp).iterdir() if p.name.startswith(".")]
-
-
 def test_holidays_import_and_bad_dates(tmp_path):
     from forecasting.data.cache import open_cache
     from forecasting.data.importer import import_csv
@@ -394,38 +336,3 @@ def test_holidays_import_and_bad_dates(tmp_path):
     with pytest.raises(InputError, match=r"bad.csv:3: date '01/05/2024' is not a YYYY-MM-DD date"):
         import_csv(orders, tmp_path / "d.sqlite", holidays=bad)
     assert not (tmp_path / "d.sqlite").exists()
-
-
-_SIDE_FILES = {
-    "features": "region,timestamp,temp\n",
-    "events": "region,start,end,kind,name\n",
-    "holidays": "date,name,region\n",
-}
-_SIDE_TOKENS = st.sampled_from(list('ab,;"\n 0123456789-:TZ.+eE') + ["\x00", "é", "nan", "2024-01-01", "2024-01-01T01:00Z", ",a,"])
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    which=st.sampled_from(sorted(_SIDE_FILES)),
-    body=st.one_of(
-        st.binary(max_size=200),
-        st.lists(st.lists(_SIDE_TOKENS, max_size=12).map("".join), max_size=6).map(lambda ls: "\n".join(ls).encode()),
-    ),
-    with_header=st.booleans(),
-)
-def test_fuzz_features_events_and_holidays_only_input_errors(which, body, with_header):
-    """The orders file is fine; a fuzzed side file may only fail with a one-line InputError."""
-    with tempfile.TemporaryDirectory() as tmp:
-        orders = write(Path(tmp) / "orders.csv", GOOD)
-        side = Path(tmp) / f"{which}.csv"
-        side.write_bytes((_SIDE_FILES[which].encode() if with_header else b"") + body)
-        out = Path(tmp) / "c.sqlite"
-        try:
-            import_csv(orders, out, **{which: side})
-        except InputError as exc:
-            assert str(exc).startswith(str(side)), str(exc)
-            assert "\n" not in str(exc)
-            assert not out.exists()
-        else:
-            assert open_cache(out).regions() == ["a"]
-        assert not [p for p in Path(tmp).iterdir() if p.name.startswith(".")]
