@@ -252,38 +252,65 @@ def test_a_store_locked_by_another_process_fails_the_run_cleanly_and_resume_comp
     _assert_one_complete_forecast_per_region(tmp_path, outcomes.index, 7 * 24)
 
 
+#: Pages the full-disk test leaves the store past its empty tables: room for a
+#: region or two of a 28-day hourly forecast, not for all six.
+ROOM_PAGES = 60
+
+
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 320 KiB tmpfs (root only): the results store's disk fills during the run."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=320k", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.decode().strip()}")
+    """An output folder whose results store fills up during the run, without privileges.
+
+    SQLite's ``max_page_count`` caps the database file the way a full disk
+    does: a write that needs a new page fails with SQLITE_FULL, "database or
+    disk is full", rolled back like any failed write.  The cap is set on every
+    connection that any engine opens to this store (the product's own, in the
+    product's own code path) until the test frees the space with
+    ``free_space()``; it is a per-connection setting, so the run after that
+    opens an uncapped store.
+    """
+    out = tmp_path / "disk"
+    out.mkdir()
+    store = str((out / "results.sqlite").resolve())
+    ResultsStore(f"sqlite:///{tmp_path / 'empty.sqlite'}").close()
+    with sqlite3.connect(tmp_path / "empty.sqlite") as conn:  # the pages of the store's empty tables
+        (empty,) = conn.execute("PRAGMA page_count").fetchone()
+    conn.close()
+    cap = {"pages": empty + ROOM_PAGES}
+
+    def cap_the_store(dbapi_conn, _record):
+        if cap["pages"] is not None and any(row[2] == store for row in dbapi_conn.execute("PRAGMA database_list")):
+            dbapi_conn.execute(f"PRAGMA max_page_count = {cap['pages']}")
+
+    def free_space():
+        cap["pages"] = None
+
+    sa.event.listen(sa.engine.Engine, "connect", cap_the_store)
     try:
-        yield mount
+        yield out, free_space
     finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+        sa.event.remove(sa.engine.Engine, "connect", cap_the_store)
 
 
 def test_a_full_disk_fails_the_run_cleanly_and_resume_completes_it_once_space_is_freed(synthetic_cache, tmp_path, small_disk, capsys):
+    out, free_space = small_disk
     config = tmp_path / "config.yaml"
     config.write_text("forecasting:\n  horizon: 28D\n  models: [seasonal_naive]\n")
-    code = main(["run", "--cache", str(synthetic_cache), "--out", str(small_disk), "--cluster", "serial",
+    code = main(["run", "--cache", str(synthetic_cache), "--out", str(out), "--cluster", "serial",
                  "--run-date", RUN_DATE, "--config", str(config)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == EXIT_STORE
     assert err[-1].startswith("forecasting: error: results store") and "full" in err[-1]
     assert not any("Traceback" in line for line in err)
-    runs, outcomes, _ = _ledger(small_disk)
+    runs, outcomes, _ = _ledger(out)
     run_id = runs.run_id.iloc[0]
     assert 0 < (outcomes.status == "ok").sum() < 6
-    _assert_consistent(small_disk, run_id, 28 * 24)
-    subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
-    assert main(["run", "--resume", run_id, "--out", str(small_disk), "--cluster", "serial"]) == EXIT_OK
-    runs, outcomes, _ = _ledger(small_disk, run_id)
+    _assert_consistent(out, run_id, 28 * 24)
+    free_space()
+    assert main(["run", "--resume", run_id, "--out", str(out), "--cluster", "serial"]) == EXIT_OK
+    runs, outcomes, _ = _ledger(out, run_id)
     assert runs.status.iloc[0] == "succeeded" and (outcomes.status == "ok").all()
-    _assert_one_complete_forecast_per_region(small_disk, outcomes.index, 28 * 24)
+    _assert_one_complete_forecast_per_region(out, outcomes.index, 28 * 24)
 
 
 def test_resume_keeps_the_lock_of_a_killed_run_from_blocking_it(synthetic_cache, fast_config, tmp_path):
