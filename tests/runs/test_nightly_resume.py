@@ -376,6 +376,8 @@ class _DaskProcesses:
             deadline = time.monotonic() + 120
             while not scheduler_file.exists() and self.scheduler.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.1)
+            if not scheduler_file.exists():  # (a Client would wait for the file for good)
+                raise RuntimeError(f"dask scheduler did not start (exit {self.scheduler.poll()}), see {self._log.name}")
             from distributed import Client
 
             with Client(scheduler_file=str(scheduler_file), timeout=60) as client:
