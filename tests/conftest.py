@@ -134,9 +134,11 @@ hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default")
 # same time are not mistaken for leaks.
 
 #: Entries of the temporary directory that are not ours: pytest's tmp_path
-#: root, and Dask's shared scratch folder (its workers remove their own
-#: sub-folders).
+#: root (where a test process starts pytest), and Dask's shared scratch
+#: folder (its workers remove their own sub-folders).
 _FOREIGN_TMP = ("pytest-of-", "dask-scratch-space")
+# pytest's tmp_path stays where it was (and keeps its last three sessions).
+os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", tempfile.gettempdir())
 _SESSION_TMP = Path(tempfile.mkdtemp(prefix="forecasting-tests-"))
 os.environ["TMPDIR"] = str(_SESSION_TMP)
 tempfile.tempdir = str(_SESSION_TMP)
@@ -190,8 +192,8 @@ def _leaves_no_trace():
 def pytest_sessionfinish(session, exitstatus):
     """What is still in the session's temporary directory was left at import or by a fixture."""
     left = sorted(_ours_in_tmp())
-    if left:
+    if left:  # kept, to be looked at
         session.config.get_terminal_writer().line(f"tests left {left} in the temporary directory {_SESSION_TMP}", red=True)
         session.exitstatus = session.exitstatus or 1
-    elif session.exitstatus == 0:  # kept on a failure: the failed tests' tmp_path is in there
+    else:
         shutil.rmtree(_SESSION_TMP, ignore_errors=True)
