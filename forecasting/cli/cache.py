@@ -22,13 +22,15 @@ def add_parser(sub) -> None:
     build.add_argument("--out", required=True, type=Path, help="cache file to write")
     build.set_defaults(func=cmd_cache_build)
 
-    imp = cache_sub.add_parser("import", help="import orders (and features, events) from CSV files")
+    imp = cache_sub.add_parser("import", help="import orders (and features, events, promotions, holidays) from CSV files")
     imp.add_argument("--orders", required=True, type=Path, help="CSV with columns region,timestamp,orders")
     imp.add_argument("--features", type=Path, help="CSV with columns region,timestamp,<numeric columns>")
     imp.add_argument("--events", type=Path, help="CSV with columns region,start,end,kind[,name]")
+    imp.add_argument("--promotions", type=Path, help="CSV with columns region,start,end[,name]")
     imp.add_argument("--holidays", type=Path, help="CSV with columns date,name[,region]")
+    imp.add_argument("--regions", type=Path, help="CSV with columns region,name,timezone (each region's name and time zone)")
     imp.add_argument("--freq", help="slot length (default: inferred)")
-    imp.add_argument("--timezone", default="UTC", help="time zone of naive timestamps and of the regions (default UTC)")
+    imp.add_argument("--timezone", default="UTC", help="time zone of the regions --regions does not list, and of their naive timestamps (default UTC)")
     imp.add_argument("--out", required=True, type=Path, help="cache file to write")
     imp.set_defaults(func=cmd_cache_import)
 
@@ -49,7 +51,7 @@ def cmd_cache_import(args) -> int:
 
     report = import_csv(
         args.orders, args.out, features=args.features, events=args.events, freq=args.freq, timezone=args.timezone,
-        holidays=args.holidays,
+        holidays=args.holidays, promotions=args.promotions, regions=args.regions,
     )
     print(report.summary())
     return errors.EXIT_OK

@@ -103,6 +103,15 @@ class CacheWriter:
         with self._engine.begin() as conn:
             conn.execute(table.insert(), rows)
 
+    def set_filled_slots(self, per_region: dict) -> None:
+        """Record how many orders slots of each region are zeros filled in (no row in the input).
+
+        Kept in ``meta`` (key ``filled_slots``, a JSON object), so caches
+        written before it still open; :func:`forecasting.data.cache_info.cache_info`
+        reports the count as unknown for them.
+        """
+        self._insert(schema.meta, [{"key": "filled_slots", "value": json.dumps(per_region, sort_keys=True)}])
+
     def add_regions(self, frame: pd.DataFrame) -> None:
         """Columns ``region, name, timezone``."""
         self._insert(schema.regions, frame[["region", "name", "timezone"]])

@@ -5,7 +5,10 @@ Each ``*_checks`` function returns ``(mask, message)`` pairs for
 failing line: the per-row Python work is limited to writing that one
 message.  Covered here: time zones and slot lengths (arguments of the
 import), region names, ISO 8601 timestamps (naive ones are wall-clock time
-in the import's time zone), numbers, the slot grid and duplicate rows.
+in their region's time zone), numbers, the slot grid and duplicate rows.
+
+Functions that take ``zones`` accept one IANA name for every row, or an
+array with each row's zone (regions of several time zones).
 """
 
 from __future__ import annotations
@@ -32,6 +35,10 @@ _MAX_US = int(pd.Timestamp("2200-01-01").value // 1000)
 _OFFSET_RE = r"\d[T ]\d{2}(?::?\d{2}(?::?\d{2}(?:[.,]\d+)?)?)?\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
 _EXAMPLE = "2024-03-01T14:00:00Z"
 
+#: Most orders accepted in one slot.  A count above it is a unit or parsing
+#: mistake (``1e300``, a revenue column, an ID), not demand.
+MAX_ORDERS = 1_000_000_000
+
 
 def check_timezone(timezone: str) -> None:
     """Raise UsageError unless ``timezone`` is an IANA time zone name."""
@@ -52,6 +59,19 @@ def step_of(freq: str) -> int:
     return seconds
 
 
+def zone_groups(zones, n: int):
+    """``(zone, positions)`` for each time zone of ``zones`` (one name, or one name per row of ``n``)."""
+    if isinstance(zones, str):
+        return [(zones, np.arange(n))]
+    names, inverse = np.unique(np.asarray(zones, dtype=object).astype(str), return_inverse=True)
+    return [(str(z), np.flatnonzero(inverse == i)) for i, z in enumerate(names)]
+
+
+def zone_at(zones, p: int) -> str:
+    """The time zone of row ``p``."""
+    return zones if isinstance(zones, str) else str(zones[p])
+
+
 def region_checks(region: pd.Series, known: np.ndarray | None = None, allow_empty: bool = False):
     """Checks of a region column: not empty (unless ``allow_empty``), not too long, no NUL, among ``known``."""
     checks = []
@@ -69,7 +89,7 @@ def region_checks(region: pd.Series, known: np.ndarray | None = None, allow_empt
     return checks
 
 
-def parse_times(text: pd.Series, timezone: str, column: str):
+def parse_times(text: pd.Series, zones, column: str):
     """Parse ISO 8601 strings to epoch microseconds (UTC).
 
     Returns ``(us, checks)``: int64 microseconds (0 where invalid) and the
@@ -83,12 +103,14 @@ def parse_times(text: pd.Series, timezone: str, column: str):
     naive = ~s.str.contains(_OFFSET_RE, regex=True).to_numpy()
     bad_local = np.zeros(len(s), dtype=bool)
     todo = naive & in_range
-    if timezone != "UTC" and todo.any():
+    for timezone, rows in zone_groups(zones, len(s)):
+        idx = rows[todo[rows]]
+        if timezone == "UTC" or not len(idx):
+            continue
         # Naive strings were read as UTC; reinterpret that wall time as local.
-        wall = pd.DatetimeIndex(us[todo].astype("datetime64[us]"))
+        wall = pd.DatetimeIndex(us[idx].astype("datetime64[us]"))
         local = wall.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
         bad = np.asarray(local.isna())
-        idx = np.flatnonzero(todo)
         bad_local[idx[bad]] = True
         us[idx[~bad]] = local[~bad].as_unit("us").asi8
     us[~in_range | bad_local] = 0
@@ -101,7 +123,7 @@ def parse_times(text: pd.Series, timezone: str, column: str):
     checks = [
         (~ok, unparseable),
         (ok & ~in_range, lambda p: f"{column} {quote(text.iloc[p])} is outside the supported years 1900-2199"),
-        (bad_local, lambda p: _dst_message(text.iloc[p], parsed.iloc[p], timezone, column)),
+        (bad_local, lambda p: _dst_message(text.iloc[p], parsed.iloc[p], zone_at(zones, p), column)),
     ]
     return us, checks
 
@@ -130,13 +152,27 @@ def number_checks(text: pd.Series, what: str):
     return values, checks
 
 
-def local_seconds(seconds: np.ndarray, timezone: str) -> np.ndarray:
-    """Wall-clock time in ``timezone`` of UTC epoch seconds, as epoch-like seconds."""
-    utc = pd.DatetimeIndex(seconds.astype("datetime64[s]")).tz_localize("UTC")
-    return utc.tz_convert(timezone).tz_localize(None).as_unit("s").asi8
+def count_checks(values: np.ndarray, text: pd.Series, what: str):
+    """Checks that parsed numbers are plausible counts: not negative, at most :data:`MAX_ORDERS`."""
+    return [
+        (values < 0, lambda p: f"negative {what} {quote(text.iloc[p])}"),
+        (
+            np.isfinite(values) & (values > MAX_ORDERS),
+            lambda p: f"{what} {quote(text.iloc[p])} is not a plausible count (more than {MAX_ORDERS:,} in one slot)",
+        ),
+    ]
 
 
-def check_grid(csvfile, frame, us, step: int, timezone: str, phase: int | None = None) -> int:
+def local_seconds(seconds: np.ndarray, zones) -> np.ndarray:
+    """Wall-clock time in ``zones`` of UTC epoch seconds, as epoch-like seconds."""
+    out = np.empty(len(seconds), dtype=np.int64)
+    for timezone, rows in zone_groups(zones, len(seconds)):
+        utc = pd.DatetimeIndex(seconds[rows].astype("datetime64[s]")).tz_localize("UTC")
+        out[rows] = utc.tz_convert(timezone).tz_localize(None).as_unit("s").asi8
+    return out
+
+
+def check_grid(csvfile, frame, us, step: int, zones, phase: int | None = None) -> int:
     """Check that timestamps are slot starts; return the grid's phase (UTC seconds mod step).
 
     Slots start every ``step`` from local midnight, as the forecast horizon
@@ -146,11 +182,11 @@ def check_grid(csvfile, frame, us, step: int, timezone: str, phase: int | None =
     seconds = us // 1_000_000
     slot = "1h" if step == 3600 else STEPS[step]
     text = frame["timestamp"]
-    off = (us % 1_000_000 != 0) | (local_seconds(seconds, timezone) % step != 0)
+    off = (us % 1_000_000 != 0) | (local_seconds(seconds, zones) % step != 0)
     def off_grid(p):
         return (
             f"timestamp {quote(text.iloc[p])} is not on the {slot} slot grid "
-            f"(slots start every {step // 60} minutes from local midnight in {timezone})"
+            f"(slots start every {step // 60} minutes from local midnight in {zone_at(zones, p)})"
         )
 
     first_failure(csvfile, frame, [(off, off_grid)])
@@ -162,7 +198,8 @@ def check_grid(csvfile, frame, us, step: int, timezone: str, phase: int | None =
     def other_grid(p):
         return (
             f"timestamp {quote(text.iloc[p])} is not on the same {slot} slot grid as the orders' first row "
-            f"(the UTC offset of {timezone} changes by part of a slot); use a shorter slot"
+            f"(the UTC offset of {zone_at(zones, p)} changes by part of a slot, or the regions' time zones are "
+            "offset by part of a slot); use a shorter slot"
         )
 
     first_failure(csvfile, frame, [(phases != phase, other_grid)])

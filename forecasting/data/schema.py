@@ -10,6 +10,12 @@ Exogenous numeric series (weather, and any column of an imported features
 CSV) live in one long table, ``exogenous(region, ts, name, value)``; weather
 is the two variables ``temperature`` (degrees Celsius) and ``precipitation``
 (mm per hour).
+
+``meta`` holds ``schema_version``, ``freq``, ``created_at``, ``source``
+(JSON provenance) and, in imported caches, ``filled_slots``: a JSON object
+of region -> number of its orders slots that had no input row and were
+stored as 0.  That key was added without bumping the version: caches
+without it still open, and their filled slots are unknown.
 """
 
 from __future__ import annotations

@@ -137,7 +137,8 @@ def test_import_freq_sets_the_slots_and_fills_the_new_ones(tmp_path, freq, per_h
     cache = open_cache(out)
     assert cache.freq == freq
     a = cache.load_region("A").orders
-    assert _spacing(a) == {_step(freq)} and len(a) == 24 * per_hour
+    # From the first row (00:00) to the last (23:00): nothing is filled after the last row.
+    assert _spacing(a) == {_step(freq)} and len(a) == 23 * per_hour + 1
     # The hourly rows keep their values; the slots between them (open day, no row) are 0 orders.
     on_the_hour = a.index.minute == 0
     assert a[on_the_hour].tolist() == list(range(24)) and (a[~on_the_hour] == 0).all()

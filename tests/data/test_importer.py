@@ -45,8 +45,9 @@ def test_round_trip_fill_and_gap(tmp_path):
 
     assert isinstance(report, ImportReport)
     assert (report.regions, report.rows, report.freq, report.path) == (2, 26, "h", out)
-    # A: 2 open days x 24 slots - 3 rows; B: one missing slot on its open day.
-    assert report.filled_slots == (48 - 3) + 1
+    # A: its open days from its first row (Jan 1 09:00) to its last (Jan 4
+    # 10:00): 15 + 11 slots - 3 rows; B: one missing slot on its open day.
+    assert report.filled_slots == (15 + 11 - 3) + 1
     assert report.gaps == (Gap("A", pd.Timestamp("2024-01-02").date(), pd.Timestamp("2024-01-03").date(), 2),)
     assert report.exogenous == ("temperature", "precipitation")
     assert report.events == 2
@@ -58,8 +59,8 @@ def test_round_trip_fill_and_gap(tmp_path):
     assert cache.regions() == ["A", "B"]
     a = cache.load_region("A")
     assert a.timezone == "UTC" and a.name == "A"
-    assert a.orders.index[0] == pd.Timestamp("2024-01-01T00:00Z")
-    assert a.orders.index[-1] == pd.Timestamp("2024-01-04T23:00Z")
+    assert a.orders.index[0] == pd.Timestamp("2024-01-01T09:00Z")  # a partial first day stays partial
+    assert a.orders.index[-1] == pd.Timestamp("2024-01-04T10:00Z")
     assert a.orders["2024-01-01T09:00Z"] == 3 and a.orders["2024-01-01T12:00Z"] == 5
     assert a.orders["2024-01-04T10:00Z"] == 7
     assert a.orders["2024-01-01"].sum() == 8 and a.orders["2024-01-01"].notna().all()
@@ -101,9 +102,10 @@ def test_half_hour_zone_slots_start_at_local_midnight(tmp_path):
     features = write(tmp_path / "f.csv", "region,timestamp,temperature\nin,2024-01-01T09:00,21.5\n")
     out = tmp_path / "c.sqlite"
     report = import_csv(orders, out, features=features, timezone="Asia/Kolkata")
-    assert report.freq == "h" and report.filled_slots == 48 - 3
+    # Local midnight of Jan 1 to 05:00 of Jan 2: 30 slots, 3 of them rows.
+    assert report.freq == "h" and report.filled_slots == 30 - 3
     data = open_cache(out).load_region("in")
-    assert data.orders.index[0] == pd.Timestamp("2023-12-31T18:30Z") and len(data.orders) == 48
+    assert data.orders.index[0] == pd.Timestamp("2023-12-31T18:30Z") and len(data.orders) == 30
     assert data.orders.sum() == 6
     assert data.exogenous["temperature"].index[0] == pd.Timestamp("2024-01-01T03:30Z")
     utc_hours = write(tmp_path / "u.csv", HEADER + "in,2024-01-01T00:00Z,1\nin,2024-01-01T01:00Z,2\n")
@@ -241,7 +243,7 @@ def test_inference_failure_is_input_error(tmp_path):
     single = write(tmp_path / "s.csv", HEADER + "a,2024-01-01T00:00Z,1\n")
     with pytest.raises(InputError, match="no region has two different timestamps"):
         import_csv(single, tmp_path / "c.sqlite")
-    assert import_csv(single, tmp_path / "c.sqlite", freq="h").filled_slots == 23
+    assert import_csv(single, tmp_path / "c.sqlite", freq="h").filled_slots == 0  # nothing outside the rows' range
 
 
 @pytest.mark.parametrize(
