@@ -1,4 +1,4 @@
-"""``forecasting cache build`` and ``forecasting cache import``: write the SQLite cache."""
+"""``forecasting cache build`` and ``cache import`` write the SQLite cache; ``cache info`` tells what one holds."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from forecasting import errors
 
 
 def add_parser(sub) -> None:
-    """Add ``cache`` and its ``build`` and ``import`` sub-commands to the sub-command parsers."""
-    cache = sub.add_parser("cache", help="build the SQLite cache")
+    """Add ``cache`` and its ``build``, ``import`` and ``info`` sub-commands to the sub-command parsers."""
+    cache = sub.add_parser("cache", help="build, import or inspect the SQLite cache")
     # type(cache): the main parser's class (one-line usage errors), without importing main (a cycle).
     cache_sub = cache.add_subparsers(dest="cache_command", required=True, parser_class=type(cache))
     build = cache_sub.add_parser("build", help="generate a synthetic cache")
@@ -34,6 +34,11 @@ def add_parser(sub) -> None:
     imp.add_argument("--out", required=True, type=Path, help="cache file to write")
     imp.set_defaults(func=cmd_cache_import)
 
+    info = cache_sub.add_parser("info", help="what a cache holds, per region")
+    info.add_argument("cache", type=Path, help="cache file")
+    info.add_argument("--json", action="store_true", help="machine-readable output")
+    info.set_defaults(func=cmd_cache_info)
+
 
 def cmd_cache_build(args) -> int:
     """A synthetic cache."""
@@ -54,4 +59,15 @@ def cmd_cache_import(args) -> int:
         holidays=args.holidays, promotions=args.promotions, regions=args.regions,
     )
     print(report.summary())
+    return errors.EXIT_OK
+
+
+def cmd_cache_info(args) -> int:
+    """Per region and per table, what the cache holds."""
+    import json
+
+    from forecasting.data.cache_info import cache_info, info_text
+
+    info = cache_info(args.cache)
+    print(json.dumps(info, default=str) if args.json else info_text(info))
     return errors.EXIT_OK

@@ -91,6 +91,10 @@ class CacheReader:
         self.freq: str = meta["freq"]
         self.source: dict = json.loads(meta.get("source", "{}"))
 
+    def connect(self) -> sa.Connection:
+        """A read-only connection, for queries this class does not offer (summaries)."""
+        return self._engine.connect()
+
     def regions(self) -> list[str]:
         """Region ids, sorted."""
         with self._engine.connect() as conn:
