@@ -57,8 +57,10 @@ _SIDE_FILES = {
     "features": "region,timestamp,temp\n",
     "events": "region,start,end,kind,name\n",
     "holidays": "date,name,region\n",
+    "promotions": "region,start,end,name\n",
+    "regions": "region,name,timezone\n",
 }
-_SIDE_TOKENS = st.sampled_from(list('ab,;"\n 0123456789-:TZ.+eE') + ["\x00", "é", "nan", "2024-01-01", "2024-01-01T01:00Z", ",a,"])
+_SIDE_TOKENS = st.sampled_from(list('ab,;"\n 0123456789-:TZ.+eE') + ["\x00", "é", "nan", "2024-01-01", "2024-01-01T01:00Z", ",a,", "UTC", "America/New_York", "Mars/Base"])
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -71,7 +73,7 @@ _SIDE_TOKENS = st.sampled_from(list('ab,;"\n 0123456789-:TZ.+eE') + ["\x00", "é
     with_header=st.booleans(),
 )
 def test_fuzz_features_events_and_holidays_only_input_errors(which, body, with_header):
-    """The orders file is fine; a fuzzed side file may only fail with a one-line InputError."""
+    """The orders file is fine; a fuzzed side file (promotions and regions too) may only fail with a one-line InputError."""
     with tempfile.TemporaryDirectory() as tmp:
         orders = write(Path(tmp) / "orders.csv", GOOD)
         side = Path(tmp) / f"{which}.csv"
