@@ -124,3 +124,21 @@ def test_bad_regions_file_is_one_line_error(capsys, tmp_path, lines, line, probl
     message = _one_line_error(capsys)
     assert message.startswith(f"{regions}:{line}: ") and problem in message, message
     assert not out.exists()
+
+
+def test_open_days_and_gaps_are_the_regions_local_days(capsys, tmp_path):
+    # Los Angeles arrivals on Jan 2 and Jan 4 only: Jan 3 (Los Angeles time) is
+    # a gap.  In UTC terms Jan 2's evening arrivals fall on Jan 3, so UTC days
+    # would call Jan 3 open and fill Los Angeles' empty Jan 3 with zeros.
+    lax = arrivals("LAX", 1, 2, 4)
+    lax = lax[lax.index.day != 3]
+    orders = write_orders(tmp_path / "o.csv", rows("LAX", lax))
+    regions = _regions_csv(tmp_path, "LAX,Los Angeles,America/Los_Angeles")
+    out = tmp_path / "c.sqlite"
+    assert main(["cache", "import", "--orders", str(orders), "--regions", str(regions), "--out", str(out)]) == 0
+    assert "region 'LAX': no rows on 2013-01-03 (1 day), left missing" in capsys.readouterr().out
+    local = open_cache(out).load_region("LAX").orders.tz_convert(ZONES["LAX"])
+    day = local.index.date
+    assert (day == dt.date(2013, 1, 3)).sum() == 24 and local[day == dt.date(2013, 1, 3)].isna().all()
+    # The open days keep every slot from the first row to the last, as counts or zeros.
+    assert local[day != dt.date(2013, 1, 3)].notna().all() and local.sum() == lax.sum()
