@@ -56,6 +56,8 @@ def test_info_json_matches_what_the_cache_holds(capsys, tmp_path):
         assert row["slots"] == len(stored) and row["orders"] == stored.sum() == counts[row["region"]].sum()
         # The slots without an input row are the zeros the import filled in.
         assert row["filled_slots"] == len(stored) - len(counts[row["region"]]) > 0
+    # Chicago's naive feature row is Chicago time (18:00 UTC), inside the range info reports.
+    assert cache.load_region("ORD").exogenous.index.tolist() == [pd.Timestamp("2013-01-02 12:00", tz="America/Chicago")]
     assert info["regressors"] == {"temperature": {"first": "2013-01-02T12:00:00Z", "last": "2013-01-03T12:00:00Z", "regions": 2}}
     assert info["events"] == {"count": 1, "first": _utc(pd.Timestamp("2013-01-03 18:00", tz="America/Chicago")),
                               "last": _utc(pd.Timestamp("2013-01-03 21:00", tz="America/Chicago"))}
