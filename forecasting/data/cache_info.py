@@ -28,7 +28,7 @@ def cache_info(path) -> dict:
         ``path``, ``freq``, ``source``; ``regions``: per region ``region,
         name, timezone, first_slot, last_slot`` (ISO UTC text, None without
         orders), ``slots``, ``filled_slots`` (None when the cache does not
-        record it: caches built before it did, synthetic ones) and
+        record it: caches written before it did) and
         ``orders`` (their total); ``regressors``: per exogenous name its
         ``first``/``last`` slot and ``regions``; ``events``, ``promotions``:
         ``count``, ``first`` start, ``last`` end; ``holidays``: ``count``,

@@ -96,13 +96,17 @@ def build_synthetic_cache(spec: SyntheticSpec, out) -> None:
     with CacheWriter(out, freq=spec.freq, source=source) as writer:
         holidays = _holiday_frame(spec)
         writer.add_holidays(holidays[["date", "name"]].assign(region=None))
+        ids = []
         for i in range(spec.regions):
             region = generate_region(spec, i, holidays)
+            ids.append(region["info"]["region"])
             writer.add_regions(pd.DataFrame([region["info"]]))
             writer.add_orders(region["orders"])
             writer.add_exogenous(region["exogenous"])
             writer.add_events(region["events"])
             writer.add_promotions(region["promotions"])
+        # Every slot is generated: none is a zero filled in for a missing row.
+        writer.set_filled_slots({region: 0 for region in ids})
 
 
 def _holiday_frame(spec: SyntheticSpec) -> pd.DataFrame:

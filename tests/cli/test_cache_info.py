@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pandas as pd
@@ -83,9 +85,17 @@ def test_info_of_a_cache_that_does_not_record_filled_slots_says_unknown(capsys, 
     capsys.readouterr()
     assert main(["cache", "info", str(path), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert [r["filled_slots"] for r in info["regions"]] == [None, None]
+    assert [r["filled_slots"] for r in info["regions"]] == [0, 0]  # every synthetic slot is generated
     assert all(r["slots"] == len(open_cache(path).load_region(r["region"]).orders) for r in info["regions"])
-    assert main(["cache", "info", str(path)]) == 0
+    # A cache written before the count was recorded: the same file without its meta key.
+    old = tmp_path / "old.sqlite"
+    with closing(sqlite3.connect(path)) as src, closing(sqlite3.connect(old)) as dst:
+        src.backup(dst)
+        with dst:
+            dst.execute("DELETE FROM meta WHERE key = 'filled_slots'")
+    assert main(["cache", "info", str(old), "--json"]) == 0
+    assert [r["filled_slots"] for r in json.loads(capsys.readouterr().out)["regions"]] == [None, None]
+    assert main(["cache", "info", str(old)]) == 0
     assert "\tunknown\t" in capsys.readouterr().out
 
 
