@@ -72,7 +72,7 @@ def format_backtest_summary(summary) -> str:
     own = summary.region_cutoffs
     if len({tuple(days) for days in own.values()}) > 1:  # a ragged panel: say where each region's windows are
         shown = [f"{r} {days[0]} .. {days[-1]}" for r, days in list(own.items())[:MAX_LISTED]]
-        lines.append("  cutoffs end at each region's own last observation: " + ", ".join(shown)
+        lines.append("  cutoffs counted back from each region's own last observation: " + ", ".join(shown)
                      + (f" and {len(own) - MAX_LISTED} more" if len(own) > MAX_LISTED else ""))
     # Regions without a champion, each with its reason: 'forecasting run' uses the configured models there.
     for status, label in (("no_champion", "no champion, 'run' uses the configured models"), ("skipped", "skipped, not backtested")):

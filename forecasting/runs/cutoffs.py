@@ -97,8 +97,9 @@ def region_cutoffs(summaries: pd.DataFrame, freq: str, config: BacktestConfig, r
         if days:
             cutoffs[region] = days
         else:
+            last_day = (pd.Timestamp(history_end) - pd.Timedelta("1D")).strftime("%Y-%m-%d")
             skipped[region] = (f"no data in the backtest's range ({config.start or '..'} to {config.end or '..'}): "
-                               f"its data runs from {first_day} to the day before {history_end}")
+                               f"its data runs from {first_day} to {last_day}, the horizon is {config.horizon}")
     if not cutoffs:
         raise UsageError(f"no cutoff fits any region: {next(iter(skipped.values()))}; choose another start/end "
                          f"(the horizon is {config.horizon})")
