@@ -1,7 +1,8 @@
 """Rolling-origin backtests: cutoffs, the flat task list, and the run that streams it into the store.
 
-A backtest is a cartesian product, regions x model parameter sets x cutoffs,
-mapped over one job (:func:`forecasting.runs.jobs.backtest_window`, the
+A backtest is a cartesian product, regions x model parameter sets x the
+region's cutoffs (counted back from each region's own last observation, see
+:mod:`forecasting.runs.cutoffs`), mapped over one job (:func:`forecasting.runs.jobs.backtest_window`, the
 engine at a cutoff), like a grid search crossed with cross-validation folds.
 Each task is a small descriptor; the worker reads its region from the cache.
 A fit sees only orders strictly before its cutoff (the cutoff's local
