@@ -57,6 +57,24 @@ def poisoned_cache(tmp_path_factory, synthetic_cache):
 
 
 @pytest.fixture(scope="session")
+def ragged_cache(tmp_path_factory):
+    """Three regions that do not end (or start) together: a ragged panel, cut from the synthetic cache with SQL.
+
+    ``r000``: 410 days.  ``r001``: stopped sending data a year before
+    ``r000`` ends (its first 35 days kept).  ``r002``: opened late, only its
+    last 25 days kept -- enough for a nightly run (21 days), too few for any
+    backtest window of a week's horizon.
+    """
+    path = tmp_path_factory.mktemp("ragged") / "cache.sqlite"
+    build_synthetic_cache(SyntheticSpec(regions=3, days=410, freq="h", seed=11), path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM orders WHERE region = 'r001' AND ts >= (SELECT min(ts) + 35 * 86400 FROM orders WHERE region = 'r001')")
+        conn.execute("DELETE FROM orders WHERE region = 'r002' AND ts < (SELECT max(ts) - 25 * 86400 FROM orders WHERE region = 'r002')")
+    conn.close()
+    return path
+
+
+@pytest.fixture(scope="session")
 def fast_config():
     """Two cheap candidates, so tests exercise model selection quickly."""
     return ForecastConfig.from_dict({"horizon": "7D", "models": {"seasonal_naive": {}, "gbm": {"max_iter": 30}}, "selection_window": "7D"})

@@ -9,6 +9,9 @@ from forecasting.cli import jobs
 
 log = logging.getLogger("forecasting")
 
+#: Regions without a champion named one by one in the summary (the rest: champions.csv).
+MAX_LISTED = 10
+
 
 def add_parser(sub):
     """Add ``backtest`` to the sub-command parsers; return its parser (back ends add their options to it)."""
@@ -55,14 +58,31 @@ def cmd_backtest(args) -> int:
 def format_backtest_summary(summary) -> str:
     """The one-screen summary printed at the end of a backtest."""
     champs = summary.champions
-    counts = champs.model.value_counts()
+    won = champs[champs.status == "champion"]
+    counts = won.model.value_counts()
+    ratio = summary.mean_mase_ratio
     lines = [
         "",
         f"backtest {summary.backtest_id}: {summary.n_tasks} tasks over {len(summary.cutoffs)} cutoffs "
         f"({summary.cutoffs[0]} .. {summary.cutoffs[-1]}), {summary.n_resumed} reused from before, "
         f"{summary.n_failed} failed, {summary.wall_seconds:.0f}s",
-        f"  champion MASE / seasonal-naive MASE, mean over {len(champs)} regions: {summary.mean_mase_ratio:.3f}",
-        "  champions: " + ", ".join(f"{m} x{n}" for m, n in counts.items()),
+        f"  champion MASE / seasonal-naive MASE, mean over {len(won)} regions: " + (f"{ratio:.3f}" if ratio == ratio else "-"),
+        "  champions: " + (", ".join(f"{m} x{n}" for m, n in counts.items()) or "none"),
+    ]
+    own = summary.region_cutoffs
+    if len({tuple(days) for days in own.values()}) > 1:  # a ragged panel: say where each region's windows are
+        shown = [f"{r} {days[0]} .. {days[-1]}" for r, days in list(own.items())[:MAX_LISTED]]
+        lines.append("  cutoffs counted back from each region's own last observation: " + ", ".join(shown)
+                     + (f" and {len(own) - MAX_LISTED} more" if len(own) > MAX_LISTED else ""))
+    # Regions without a champion, each with its reason: 'forecasting run' uses the configured models there.
+    for status, label in (("no_champion", "no champion, 'run' uses the configured models"), ("skipped", "skipped, not backtested")):
+        rows = champs[champs.status == status]
+        shown = [f"{r.region} ({r.reason})" for r in rows.head(MAX_LISTED).itertuples()]
+        if len(rows) > MAX_LISTED:
+            shown.append(f"and {len(rows) - MAX_LISTED} more (champions.csv)")
+        if shown:
+            lines.append(f"  {label} ({len(rows)} regions): " + "; ".join(shown))
+    lines += [
         f"  leaderboard: {summary.folder / 'leaderboard.csv'}",
         f"  champions:   {summary.folder / 'champions.csv'}",
         f"  plots:       {summary.folder / 'plots'}",

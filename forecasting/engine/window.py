@@ -79,7 +79,7 @@ class Window:
         )
 
 
-def cut(data: RegionData, origin: str, config: "ForecastConfig") -> Window:
+def cut(data: RegionData, origin: str, config: "ForecastConfig", staleness: bool = True) -> Window:
     """Cut a region at ``origin``: checked history, features, the window to forecast.
 
     Parameters
@@ -90,6 +90,10 @@ def cut(data: RegionData, origin: str, config: "ForecastConfig") -> Window:
         ``YYYY-MM-DD``: history ends at its local midnight.
     config : ForecastConfig
         ``horizon`` and the data-quality thresholds.
+    staleness : bool
+        Refuse a history whose latest known slot is more than
+        ``max_staleness`` before the origin.  A rule for the nightly run (is
+        the feed still alive?); a backtest window passes ``False``.
 
     Raises
     ------
@@ -97,7 +101,7 @@ def cut(data: RegionData, origin: str, config: "ForecastConfig") -> Window:
         No usable history before the origin (see :func:`check_history`).
     """
     y, future = history_and_horizon(data, origin, config)
-    diagnostics = check_history(y, config, data.region)
+    diagnostics = check_history(y, config, data.region, staleness)
     features = build_features(data, y.index.append(future))
     actual = data.orders.reindex(future)
     return Window(data.region, origin, y, features.iloc[: len(y)], features.iloc[len(y):], actual, diagnostics)
@@ -134,16 +138,20 @@ def history_and_horizon(data: RegionData, origin: str, config: "ForecastConfig")
     return y, future
 
 
-def check_history(y: pd.Series, config: "ForecastConfig", region: str) -> dict:
-    """Refuse histories no model should be trusted with; return diagnostics."""
+def check_history(y: pd.Series, config: "ForecastConfig", region: str, staleness: bool = True) -> dict:
+    """Refuse histories no model should be trusted with; return diagnostics.
+
+    ``staleness``: also refuse a history that stopped more than
+    ``max_staleness`` before its end (see :func:`cut`).
+    """
     observed = y.dropna()
     span = y.index[-1] - observed.index[0] + y.index.freq
     min_history = parse_duration(config.min_history, "min_history")
     if span < min_history:
         raise RegionDataError(region, f"history too short: {span.days} days, need at least {min_history.days} days")
-    staleness = y.index[-1] - observed.index[-1]
-    if staleness > parse_duration(config.max_staleness, "max_staleness"):
-        raise RegionDataError(region, f"stale data: the latest known slot is {observed.index[-1]}, {staleness} before the run date")
+    stale = y.index[-1] - observed.index[-1]
+    if staleness and stale > parse_duration(config.max_staleness, "max_staleness"):
+        raise RegionDataError(region, f"stale data: the latest known slot is {observed.index[-1]}, {stale} before the run date")
     recent = y[y.index >= y.index[-1] - RECENT]
     missing = float(recent.isna().mean())
     if missing > config.max_missing_fraction:

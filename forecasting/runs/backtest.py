@@ -1,7 +1,8 @@
 """Rolling-origin backtests: cutoffs, the flat task list, and the run that streams it into the store.
 
-A backtest is a cartesian product, regions x model parameter sets x cutoffs,
-mapped over one job (:func:`forecasting.runs.jobs.backtest_window`, the
+A backtest is a cartesian product, regions x model parameter sets x the
+region's cutoffs (counted back from each region's own last observation, see
+:mod:`forecasting.runs.cutoffs`), mapped over one job (:func:`forecasting.runs.jobs.backtest_window`, the
 engine at a cutoff), like a grid search crossed with cross-validation folds.
 Each task is a small descriptor; the worker reads its region from the cache.
 A fit sees only orders strictly before its cutoff (the cutoff's local
@@ -27,20 +28,20 @@ import itertools
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from forecasting.config.backtest import BacktestConfig
-from forecasting.config.fields import parse_duration
 from forecasting.config.forecast import ForecastConfig
 from forecasting.data.cache import open_cache
-from forecasting.errors import StoreError, UsageError
+from forecasting.errors import StoreError
 from forecasting.logs.records import log_scope, set_run_id
 from forecasting.runs.backtest_report import evaluate, write_csv
+from forecasting.runs.cutoffs import make_cutoffs, region_cutoffs  # noqa: F401 - make_cutoffs: part of this module's API
 from forecasting.runs.loop import drain
-from forecasting.runs.nightly import default_run_date, select_regions
+from forecasting.runs.nightly import select_regions
 from forecasting.runs.tasks import BacktestTask
 from forecasting.store.backtests import BacktestStore
 from forecasting.store.database import store_url
@@ -48,50 +49,24 @@ from forecasting.store.database import store_url
 log = logging.getLogger(__name__)
 
 
-def make_cutoffs(history_end: str, config: BacktestConfig) -> list[str]:
-    """Cutoff dates whose whole horizon lies before ``history_end``.
-
-    Parameters
-    ----------
-    history_end : str
-        The first date without data (as a run date would be).
-    config : BacktestConfig
-        ``horizon``, ``step`` and ``cutoffs`` or ``start``/``end``.
-
-    Raises
-    ------
-    UsageError
-        If no cutoff fits.
-    """
-    end_day = pd.Timestamp(history_end)
-    horizon = parse_duration(config.horizon, "horizon")
-    step = parse_duration(config.step, "step")
-    latest = end_day - horizon
-    if config.cutoffs is not None:
-        days = [latest - i * step for i in range(config.cutoffs)][::-1]
-    elif config.start or config.end:
-        first = pd.Timestamp(config.start) if config.start else latest - pd.Timedelta("365D") + horizon
-        last = min(pd.Timestamp(config.end), latest) if config.end else latest
-        days = list(pd.date_range(first, last, freq=step))
-    else:
-        earliest = end_day - pd.Timedelta("365D")
-        n = int((latest - earliest) / step) + 1
-        days = [latest - i * step for i in range(n)][::-1]
-    if not days:
-        raise UsageError(f"no cutoff fits: the data ends {history_end} and the horizon is {config.horizon}; choose an earlier start/end")
-    return [d.strftime("%Y-%m-%d") for d in days]
-
-
 def backtest_id(cache_meta: dict, cache_path: str, regions, candidates, cutoffs, config: ForecastConfig) -> str:
     """Deterministic id: the same backtest (same cache build, regions, models,
-    cutoffs, job settings) gets the same id, so running it again resumes it."""
+    cutoffs, job settings) gets the same id, so running it again resumes it.
+
+    ``cutoffs`` is a list (every region's) or a dict of each region's; when
+    every region has the same ones the id is the one the list gives, so the
+    backtests of panels that end on the same day keep their ids.
+    """
+    if isinstance(cutoffs, dict):
+        distinct = {tuple(days) for days in cutoffs.values()}
+        cutoffs = list(distinct.pop()) if len(distinct) == 1 else {r: list(d) for r, d in sorted(cutoffs.items())}
     blob = json.dumps(
         {
             "cache": cache_path,
             "cache_created": cache_meta.get("created_at"),
             "regions": list(regions),
             "models": [c.label for c in candidates],
-            "cutoffs": list(cutoffs),
+            "cutoffs": cutoffs if isinstance(cutoffs, dict) else list(cutoffs),
             "config": config.to_dict(),
         },
         sort_keys=True,
@@ -101,10 +76,17 @@ def backtest_id(cache_meta: dict, cache_path: str, regions, candidates, cutoffs,
 
 
 def tasks_for(regions, cache_path: str, candidates, cutoffs, config: ForecastConfig, bt_id: str) -> list[BacktestTask]:
-    """The flat task list: regions x candidates x cutoffs."""
+    """The flat task list: each region x candidates x its cutoffs.
+
+    ``cutoffs`` is one list for every region, or a dict of each region's
+    (a region missing from it has no task).  A task's key names its region,
+    model and cutoff, so per-region cutoffs keep keys unique and stable.
+    """
+    per_region = cutoffs if isinstance(cutoffs, dict) else dict.fromkeys(regions, cutoffs)
     return [
         BacktestTask(region, cache_path, spec, cutoff, config, bt_id)
-        for region, spec, cutoff in itertools.product(regions, candidates, cutoffs)
+        for region in regions
+        for spec, cutoff in itertools.product(candidates, per_region.get(region, ()))
     ]
 
 
@@ -121,43 +103,58 @@ class BacktestSummary:
     store: str
     champions: pd.DataFrame
     wall_seconds: float
+    region_cutoffs: dict = field(default_factory=dict)
 
     @property
     def mean_mase_ratio(self) -> float:
-        """Mean over regions of champion MASE / seasonal-naive MASE."""
-        c = self.champions
+        """Mean over the regions with a champion of champion MASE / seasonal-naive MASE (NaN: none)."""
+        c = self.champions[self.champions.status == "champion"]
         return float((c.mase / c.seasonal_naive_mase).mean())
 
 
 @dataclass(frozen=True)
 class BacktestPlan:
-    """A backtest's checked inputs: the cache, regions, cutoffs, candidates, job config and the id they give."""
+    """A backtest's checked inputs: the cache, regions, cutoffs, candidates, job config and the id they give.
+
+    ``cutoffs`` maps each region with a window to its cutoffs; ``skipped``
+    the others to why they have none.
+    """
 
     cache: object
     regions: list
-    cutoffs: list
+    cutoffs: dict
     candidates: list
     job_config: ForecastConfig
     backtest_id: str
+    skipped: dict = field(default_factory=dict)
+
+    @property
+    def all_cutoffs(self) -> list:
+        """Every region's cutoffs together, sorted."""
+        return sorted({c for days in self.cutoffs.values() for c in days})
 
 
 def plan_backtest(cache_path, config: BacktestConfig, job_config: ForecastConfig | None = None,
                   regions: list[str] | None = None) -> BacktestPlan:
     """Check a backtest's inputs and derive its id: the cache opens, the regions are in it, a cutoff fits.
 
+    Each region's cutoffs are counted back from its own last observation
+    (or, with ``start``/``end``, are those of the range its data covers):
+    see :func:`forecasting.runs.cutoffs.region_cutoffs`.
+
     Raises
     ------
     CacheError, UsageError
-        A bad cache, an unknown region, no cutoff before the end of the data.
+        A bad cache, an unknown region, no cutoff before the end of any region's data.
     """
     cache = open_cache(cache_path)
     summaries = cache.region_summaries()
     selected = select_regions(summaries.region.tolist(), regions)
-    cutoffs = make_cutoffs(default_run_date(summaries, cache.freq), config)
+    cutoffs, skipped = region_cutoffs(summaries, cache.freq, config, selected)
     candidates = config.candidates()
     job_config = (job_config or ForecastConfig()).with_overrides(horizon=config.horizon)
     bt_id = backtest_id(cache.meta, str(cache.path), selected, candidates, cutoffs, job_config)
-    return BacktestPlan(cache, selected, cutoffs, candidates, job_config, bt_id)
+    return BacktestPlan(cache, selected, cutoffs, candidates, job_config, bt_id, skipped)
 
 
 @log_scope  # the backtest id set below tags its log lines (run=bt-...) until it returns
@@ -224,13 +221,15 @@ def run_backtest(
         todo = [t for t in tasks if t.key not in done]
         by_key = {t.key: t for t in todo}
         log.info(
-            "backtest %s: %d regions x %d models x %d cutoffs = %d tasks (%d done before, %d to run)",
-            bt_id, len(selected), len(candidates), len(cutoffs), len(tasks), len(done), len(todo),
+            "backtest %s: %d regions x %d models x their own cutoffs (%d in all) = %d tasks (%d done before, %d to run)",
+            bt_id, len(cutoffs), len(candidates), len(plan.all_cutoffs), len(tasks), len(done), len(todo),
         )
+        for region, reason in plan.skipped.items():
+            log.warning("backtest %s: region %s skipped: %s", bt_id, region, reason)
         drain(executor, todo, lambda outcome: results.record_window(bt_id, by_key[outcome.key], outcome), unit="tasks",
               show_progress=show_progress, failure_level=logging.DEBUG, stop_after=stop_after)
         try:
-            champions = evaluate(results, bt_id, selected, candidates, config, out_dir, plots, cache)
+            champions = evaluate(results, bt_id, selected, candidates, config, out_dir, plots, cache, plan.skipped)
         except OSError as exc:  # disk full, permissions: every window is stored, running it again writes the reports
             raise StoreError(f"writing the backtest's reports to {out_dir} failed: {exc}; run the same backtest "
                              "again to write them (its windows are not recomputed)") from None
@@ -243,4 +242,5 @@ def run_backtest(
         results.close()
     failed = task_rows[task_rows.status.isin(["failed", "lost"])]
     write_csv(out_dir / "failures.csv", failed, ["region", "model", "cutoff", "status", "error_type", "message"])
-    return BacktestSummary(bt_id, len(tasks), len(done), len(failed), cutoffs, out_dir, url, champions, time.monotonic() - started)
+    return BacktestSummary(bt_id, len(tasks), len(done), len(failed), plan.all_cutoffs, out_dir, url, champions,
+                           time.monotonic() - started, cutoffs)

@@ -20,15 +20,29 @@ from forecasting.files import atomic_write
 
 LEADERBOARD_COLUMNS = ["region", "model", "mase", "wape", "smape", "bias", "coverage_80", "n_windows"]
 CHAMPION_COLUMNS = ["region", "model", "mase", "seasonal_naive_mase"]
+#: champions.csv: a row per region; ``status`` is ``champion``, ``no_champion``
+#: (no scored window: ``model`` and ``mase`` empty) or ``skipped`` (no cutoff in
+#: the backtest's start/end range), and ``reason`` says why.
+CHAMPION_CSV_COLUMNS = [*CHAMPION_COLUMNS, "status", "reason"]
 
 
-def evaluate(results: BacktestStore, bt_id, regions, candidates, config, out_dir: Path, plots: bool, cache) -> pd.DataFrame:
-    """Choose each region's champion, store the champions, write the CSV reports (and plots); return the champions."""
+def evaluate(results: BacktestStore, bt_id, regions, candidates, config, out_dir: Path, plots: bool, cache,
+             skipped: dict | None = None) -> pd.DataFrame:
+    """Choose each region's champion, store the verdicts, write the CSV reports (and plots); return the verdicts.
+
+    ``skipped`` maps the regions that had no cutoff to why: they are listed
+    (status ``skipped``), with no champion.
+    """
     labels = [c.label for c in candidates]
     width = int(pd.Timedelta(config.buckets) / pd.Timedelta("1D"))
     task_rows = results.tasks(bt_id)
+    skipped = skipped or {}
     boards, buckets, champions, windows = [], [], [], {}
     for region in regions:
+        if region in skipped:
+            champions.append({"region": region, "model": None, "status": "skipped", "interval_adjustment": 0.0,
+                              "reason": skipped[region]})
+            continue
         preds = results.predictions(bt_id, region)
         chosen = select_region(
             preds, task_rows[task_rows.region == region], labels, width, config.min_windows, config.default_model, config.top_k
@@ -40,10 +54,11 @@ def evaluate(results: BacktestStore, bt_id, regions, candidates, config, out_dir
             windows[region] = chosen["predictions"]
     board = pd.concat(boards, ignore_index=True) if boards else pd.DataFrame(columns=LEADERBOARD_COLUMNS)
     bucket = pd.concat(buckets, ignore_index=True) if buckets else pd.DataFrame(columns=["region", "model", "bucket", "mase"])
-    champs = pd.DataFrame(champions)
+    champs = pd.DataFrame(champions).reindex(columns=[*CHAMPION_CSV_COLUMNS, "interval_adjustment", "coverage_80",
+                                                      "calibrated_coverage_80"])
     results.save_champions(champs, bt_id)
     write_csv(out_dir / "leaderboard.csv", board, LEADERBOARD_COLUMNS)
-    write_csv(out_dir / "champions.csv", champs, CHAMPION_COLUMNS)
+    write_csv(out_dir / "champions.csv", champs, CHAMPION_CSV_COLUMNS)
     write_csv(out_dir / "metrics_by_horizon.csv", bucket, ["region", "model", "bucket", "mase"])
     write_csv(
         out_dir / "champion_intervals.csv", champs,
@@ -71,7 +86,7 @@ def _plots(folder: Path, board, bucket, champs, windows: dict, cache) -> None:
     backtest_plots.plot_error_by_horizon(folder / "error_by_horizon.png", bucket[["model", "bucket", "mase"]])
     for row in champs.itertuples():
         preds = windows.get(row.region)
-        if preds is None:
+        if preds is None or row.status != "champion":
             continue
         mine = preds[preds.model == row.model]
         if mine.empty:

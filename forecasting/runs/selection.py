@@ -27,7 +27,9 @@ Rules (documented in the README):
 * The champion has the lowest MASE among models with at least
   ``min_windows`` successful windows.  Ties go to the default model if it is
   among them, else to the earlier candidate.  With no qualifying model the
-  default model is champion.
+  default model is champion if it scored at least one window.  Otherwise the
+  region has no champion (``None``, with the reason): a champion always has
+  a MASE, and the nightly run falls back to its configured models.
 * The champion's interval is conformalised: the q10-q90 band is widened (or
   narrowed) on the log1p scale by the quantile of the backtest
   nonconformity scores that gives 80 % coverage.  Its coverage is reported
@@ -122,11 +124,16 @@ def leaderboard(preds: pd.DataFrame, scales: pd.DataFrame, width_days: int) -> t
     return pd.DataFrame(rows), buckets
 
 
-def choose_champion(board: pd.DataFrame, candidates: list[str], min_windows: int, default_model: str) -> tuple[str, str]:
-    """The champion's label and the reason it was chosen."""
-    eligible = board[(board.n_windows >= min_windows) & np.isfinite(board.mase.astype(float))]
+def choose_champion(board: pd.DataFrame, candidates: list[str], min_windows: int, default_model: str) -> tuple[str | None, str]:
+    """The champion's label (``None``: no champion) and the reason."""
+    scored = board[(board.n_windows >= 1) & np.isfinite(board.mase.astype(float))]
+    if scored.empty:
+        return None, "no scored window"
+    eligible = scored[scored.n_windows >= min_windows]
     if eligible.empty:
-        return default_model, f"no model has {min_windows} successful windows: default model"
+        if default_model in set(scored.model):
+            return default_model, f"no model has {min_windows} successful windows: default model"
+        return None, f"no model has {min_windows} successful windows and the default model {default_model} scored none"
     best = eligible.mase.min()
     tied = eligible[np.isclose(eligible.mase, best, rtol=1e-9, atol=1e-12)].model.tolist()
     if len(tied) > 1 and default_model in tied:
@@ -178,8 +185,10 @@ def select_region(preds: pd.DataFrame, tasks: pd.DataFrame, candidates: list[str
     """Leaderboard, horizon metrics and champion of one region.
 
     Returns a dict with ``leaderboard`` and ``buckets`` frames (combination
-    included), and ``champion``: ``model, mase, seasonal_naive_mase,
-    interval_adjustment, coverage_80, calibrated_coverage_80, reason``.
+    included), and ``champion``: ``model, status, mase, seasonal_naive_mase,
+    interval_adjustment, coverage_80, calibrated_coverage_80, reason``;
+    ``status`` is ``champion``, or ``no_champion`` (``model`` None, the
+    reason says why).
     """
     scales = tasks[tasks.status == "ok"][["model", "cutoff", "scale"]]
     board, buckets = leaderboard(preds, scales, width_days)
@@ -196,13 +205,16 @@ def select_region(preds: pd.DataFrame, tasks: pd.DataFrame, candidates: list[str
             preds = pd.concat([preds, combo], ignore_index=True)
             candidates = candidates + cboard.model.tolist()
     model, reason = choose_champion(board, candidates, min_windows, default_model)
+    if model is None and reason == "no scored window":
+        reason = f"no scored window: {failure_summary(tasks)}"
     row = board.set_index("model")
     champ_preds = preds[preds.model == model]
     adjustment, calibrated = conformal(champ_preds) if len(champ_preds) else (0.0, float("nan"))
     baseline = row.mase.get("seasonal_naive", np.nan)
     champion = {
         "model": model,
-        "mase": float(row.mase.get(model, np.nan)),
+        "status": "champion" if model is not None else "no_champion",
+        "mase": float(row.mase.get(model, np.nan)) if model is not None else np.nan,
         "seasonal_naive_mase": float(baseline),
         "interval_adjustment": adjustment,
         "coverage_80": float(row.coverage_80.get(model, np.nan)),
@@ -210,3 +222,13 @@ def select_region(preds: pd.DataFrame, tasks: pd.DataFrame, candidates: list[str
         "reason": reason,
     }
     return {"leaderboard": board, "buckets": buckets, "champion": champion, "predictions": preds}
+
+
+def failure_summary(tasks: pd.DataFrame) -> str:
+    """Why a region's windows failed, in a few words: the most common message, and how many windows."""
+    failed = tasks[tasks.status != "ok"]
+    if failed.empty:
+        return "no window ran"
+    messages = failed.message.fillna(failed.status)
+    top = messages.value_counts()
+    return f"{len(failed)} of {len(tasks)} windows failed, e.g. {top.index[0]}"

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from forecasting.data.timestamps import from_epoch_seconds
 from forecasting.models.base import FORECAST_COLUMNS
 from forecasting.store.database import Store, slot_rows
-from forecasting.store.schema import backtest_predictions, backtest_tasks, backtests, champions
+from forecasting.store.schema import backtest_predictions, backtest_regions, backtest_tasks, backtests, champions
 
 #: Task statuses a resumed backtest does not run again.  ``failed``: the
 #: model or data failed, and would again; ``lost``: a worker died or I/O
@@ -50,11 +50,12 @@ class BacktestStore(Store):
                     [{"backtest_id": bt_id, "cache_path": cache_path, "config_json": json.dumps(config, default=str),
                       "started_at": time.time(), "status": "running"}],
                 )
-                conn.execute(
-                    backtest_tasks.insert(),
-                    [{"backtest_id": bt_id, "key": t.key, "region": t.region, "model": t.model.label, "cutoff": t.cutoff,
-                      "status": "pending"} for t in tasks],
-                )
+                if tasks:  # an empty insert would be one row of NULLs
+                    conn.execute(
+                        backtest_tasks.insert(),
+                        [{"backtest_id": bt_id, "key": t.key, "region": t.region, "model": t.model.label, "cutoff": t.cutoff,
+                          "status": "pending"} for t in tasks],
+                    )
                 return set()
             conn.execute(backtests.update().where(backtests.c.backtest_id == bt_id).values(status="running", finished_at=None))
             done = conn.execute(
@@ -111,21 +112,55 @@ class BacktestStore(Store):
         return frame
 
     def save_champions(self, frame: pd.DataFrame, bt_id: str) -> None:
-        """Replace the champions of the regions in ``frame`` (one transaction)."""
+        """Record each region's verdict and replace the champions of the regions it judged (one transaction).
+
+        ``frame`` has a row per region with ``status`` (``champion``,
+        ``no_champion``, ``skipped``; missing: ``champion``), ``model``,
+        ``mase`` and ``reason``.  A region with no scored window loses any
+        champion an earlier backtest gave it; a skipped one (not evaluated)
+        keeps it.  A champion without a finite MASE is refused.
+
+        Raises
+        ------
+        ValueError
+            A row with status ``champion`` has no model or no finite MASE.
+        """
         now = time.time()
+        frame = frame.assign(status=frame.status.fillna("champion")) if "status" in frame else frame.assign(status="champion")
+        won = frame[frame.status == "champion"]
+        bad = won[won.model.isna() | ~pd.to_numeric(won.mase, errors="coerce").notna()]
+        if len(bad):
+            raise ValueError(f"champions without a model or a MASE: {', '.join(bad.region)}")
         rows = [
             {"region": r.region, "model": r.model, "mase": _num(r.mase), "seasonal_naive_mase": _num(r.seasonal_naive_mase),
              "interval_adjustment": float(r.interval_adjustment), "reason": r.reason, "backtest_id": bt_id, "selected_at": now}
-            for r in frame.itertuples()
+            for r in won.itertuples()
         ]
+        judged = frame[frame.status != "skipped"].region.tolist()
+        verdicts = [{"backtest_id": bt_id, "region": r.region, "status": r.status,
+                     "model": None if pd.isna(r.model) else r.model, "reason": _text(r.reason)} for r in frame.itertuples()]
         with self._write("saving the champions") as conn:
-            conn.execute(champions.delete().where(champions.c.region.in_(list(frame.region))))
+            conn.execute(champions.delete().where(champions.c.region.in_(judged)))
             if rows:
                 conn.execute(champions.insert(), rows)
+            conn.execute(backtest_regions.delete().where(backtest_regions.c.backtest_id == bt_id))
+            if verdicts:
+                conn.execute(backtest_regions.insert(), verdicts)
+
+    def verdicts(self, bt_id: str) -> pd.DataFrame:
+        """Each region's verdict in a backtest: ``region, status, model, reason`` (empty for backtests stored before it was kept)."""
+        cols = [backtest_regions.c[c] for c in ("region", "status", "model", "reason")]
+        q = sa.select(*cols).where(backtest_regions.c.backtest_id == bt_id).order_by(backtest_regions.c.region)
+        with self.engine.connect() as conn:
+            return pd.DataFrame(conn.execute(q).all(), columns=[c.name for c in cols])
 
 
 def load_champions(store: Store) -> pd.DataFrame:
     """The current champion of every region that has one.
+
+    A champion has a MASE: rows without one (older stores named the default
+    model champion of regions with no scored window) are left out, so the
+    nightly run uses its configured models there.
 
     Parameters
     ----------
@@ -134,9 +169,14 @@ def load_champions(store: Store) -> pd.DataFrame:
         :class:`~forecasting.store.runs.ResultsStore` reads them).
     """
     with store.engine.connect() as conn:
-        rows = conn.execute(sa.select(champions).order_by(champions.c.region)).mappings().all()
+        q = sa.select(champions).where(champions.c.mase.is_not(None)).order_by(champions.c.region)
+        rows = conn.execute(q).mappings().all()
     return pd.DataFrame(rows, columns=[c.name for c in champions.columns])
 
 
 def _num(value):
     return None if value is None or pd.isna(value) else float(value)
+
+
+def _text(value):
+    return None if value is None or pd.isna(value) else str(value)

@@ -22,7 +22,11 @@ Backtests (:mod:`forecasting.store.backtests`)
         One row per backtest, one per task (region x model x cutoff), and
         the predictions of each window.
     ``champions``
-        The current champion model of each region.
+        The current champion model of each region (always with a MASE).
+    ``backtest_regions``
+        One row per backtest and region: ``champion``, ``no_champion`` or
+        ``skipped``, and why (a table of its own, so stores made before it
+        gain it on opening and their ``champions`` stay as they are).
 """
 
 from __future__ import annotations
@@ -156,4 +160,15 @@ champions = sa.Table(
     sa.Column("reason", sa.Text, nullable=True),
     sa.Column("backtest_id", sa.String(64), nullable=False),
     sa.Column("selected_at", sa.Float, nullable=False),
+)
+
+backtest_regions = sa.Table(
+    "backtest_regions",
+    metadata,
+    sa.Column("backtest_id", sa.String(64), sa.ForeignKey("backtests.backtest_id"), primary_key=True),
+    sa.Column("region", sa.Text, primary_key=True),
+    # champion; no_champion (no scored window: the nightly run uses its configured models); skipped (no cutoff)
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("model", sa.Text, nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
 )

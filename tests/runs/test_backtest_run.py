@@ -29,7 +29,8 @@ def test_backtest_writes_reports_and_champions(synthetic_cache, tmp_path):
     assert {"seasonal_naive", "mstl", "gbm[max_iter=20]"} <= set(board.model)
     assert board.model.str.startswith("combination(").any()
     champs = pd.read_csv(tmp_path / "champions.csv")
-    assert list(champs.columns) == ["region", "model", "mase", "seasonal_naive_mase"] and len(champs) == 2
+    assert list(champs.columns) == ["region", "model", "mase", "seasonal_naive_mase", "status", "reason"] and len(champs) == 2
+    assert (champs.status == "champion").all() and champs.mase.notna().all()
     for name in ("leaderboard.png", "error_by_horizon.png"):
         assert (tmp_path / "plots" / name).read_bytes()[:4] == b"\x89PNG"
     assert len(list((tmp_path / "plots").glob("forecast_*.png"))) == 2
@@ -91,8 +92,10 @@ def test_short_intermittent_and_gappy_series_still_backtest(tmp_path):
     assert short[short.status == "failed"].message.str.contains("history too short").all()
     champs = summary.champions.set_index("region")
     assert sorted(champs.index) == ["gappy", "intermittent", "regular", "short"]
-    # No window of the short region succeeded: the default model, for that reason.
-    assert tuple(champs.loc["short", ["model", "reason"]]) == ("seasonal_naive", "no model has 2 successful windows: default model")
+    # No window of the short region succeeded: no champion (no score to name one by), and why.
+    assert champs.loc["short", "status"] == "no_champion" and pd.isna(champs.loc["short", "model"])
+    assert pd.isna(champs.loc["short", "mase"])
+    assert champs.loc["short", "reason"].startswith("no scored window: ") and "history too short" in champs.loc["short", "reason"]
     # Elsewhere the champion is the leaderboard's lowest MASE (top_k 0: no combination).
     board = pd.read_csv(tmp_path / "out" / "leaderboard.csv")
     for region in ("regular", "intermittent", "gappy"):

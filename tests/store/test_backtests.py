@@ -50,3 +50,41 @@ def test_a_backtest_store_is_not_a_nightly_store_but_shares_its_database(tmp_pat
     champions = load_champions(nightly)
     nightly.close()
     assert champions[["region", "model", "backtest_id"]].values.tolist() == [["r000", "seasonal_naive", "bt1"]]
+
+
+def _verdict(region, status, model=None, mase=None):
+    return {"region": region, "model": model, "mase": mase, "seasonal_naive_mase": 1.0, "interval_adjustment": 0.0,
+            "reason": "lowest MASE" if model else "no scored window: 2 of 2 windows failed", "status": status}
+
+
+def test_a_champion_needs_a_score_and_a_skipped_region_keeps_its_old_one(tmp_path, tasks):
+    store = BacktestStore(f"sqlite:///{tmp_path / 'r.sqlite'}")
+    store.start_backtest("bt1", "c.sqlite", {}, tasks)
+    store.save_champions(pd.DataFrame([_verdict("a", "champion", "mstl", 0.8), _verdict("b", "champion", "gbm", 0.7)]), "bt1")
+    with pytest.raises(ValueError, match="without a model or a MASE: c"):
+        store.save_champions(pd.DataFrame([_verdict("c", "champion", "mstl", float("nan"))]), "bt1")
+    # A later backtest: no scored window for a (its old champion goes), b not in its range (its champion stays).
+    store.save_champions(pd.DataFrame([_verdict("a", "no_champion"), _verdict("b", "skipped")]), "bt1")
+    champions = load_champions(store).set_index("region")
+    verdicts = store.verdicts("bt1").set_index("region")
+    store.close()
+    assert champions.model.to_dict() == {"b": "gbm"}
+    assert verdicts.status.to_dict() == {"a": "no_champion", "b": "skipped"}
+
+
+def test_a_store_from_before_verdicts_opens_and_its_scoreless_champions_are_not_used(tmp_path):
+    path = tmp_path / "old.sqlite"
+    BacktestStore(f"sqlite:///{path}").close()
+    with sqlite3.connect(path) as conn:  # as an older version left it: no verdicts table, a default model without a MASE
+        conn.execute("DROP TABLE backtest_regions")
+        conn.execute("INSERT INTO champions (region, model, mase, interval_adjustment, reason, backtest_id, selected_at) "
+                     "VALUES ('a', 'seasonal_naive', NULL, 0, 'no model has 3 successful windows: default model', 'bt0', 0),"
+                     " ('b', 'mstl', 0.8, 0, 'lowest MASE', 'bt0', 0)")
+    conn.close()
+    store = ResultsStore(f"sqlite:///{path}")
+    champions = load_champions(store)
+    store.close()
+    assert champions.region.tolist() == ["b"]
+    store = BacktestStore(f"sqlite:///{path}")
+    assert store.verdicts("bt0").empty  # the table is created on opening
+    store.close()
