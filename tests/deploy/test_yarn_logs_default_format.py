@@ -160,3 +160,29 @@ def test_unknown_lines_are_counted_never_fatal(tmp_path, capsys):
         assert after[key] == before[key], key
     assert main(["logs", str(folder)]) == errors.EXIT_OK
     assert "unknown lines: 3" in capsys.readouterr().out
+
+
+def test_a_compute_failed_record_in_our_format_is_read_the_same(tmp_path, synthetic_cache, capsys):
+    """A task that raised past our task wrapper, on a real local cluster with our logging: Dask's record, our prefix."""
+    from deploy.clusters import open_executor
+    from forecasting.logs.reader import parse_line
+
+    def load(path, region):  # pickled by value: the workers cannot import this test module
+        from forecasting.data.cache import open_cache
+
+        return open_cache(path).load_region(region)
+
+    logs = tmp_path / "logs"
+    with open_executor("local", workers=1, log_dir=str(logs)) as executor:
+        future = executor.client.submit(load, str(synthetic_cache), "r042", key=f"forecast-{RUN_ID}-r042")
+        assert type(future.exception()).__name__ == "RegionDataError"
+    (log,) = logs.glob("worker-*/dask.worker.log")
+    lines = log.read_text().splitlines()
+    first = next(parse_line(line) for line in lines if line.endswith(": Compute Failed"))
+    assert first is not None and first.logger == "distributed.worker"  # our format's prefix
+    assert main(["logs", "--json", str(logs), "--region", "r042"]) == errors.EXIT_OK
+    summary = json.loads(capsys.readouterr().out)
+    (failure,) = summary["failed_regions"]
+    assert (failure["region"], failure["run"], failure["error_type"]) == ("r042", RUN_ID, "RegionDataError")
+    assert "in load_region" in failure["traceback"][-3] and failure["traceback"][-1].endswith(failure["message"])
+    assert summary["region"]["lines"][0]["message"] == "Compute Failed" and summary["unknown_lines"] == 0
