@@ -172,6 +172,10 @@ def summarize(files: list[LogFile], app_id: str = "", region: str | None = None,
         Also collect everything tagged with this region.
     slowest : int
         How many of the slowest regions to list.
+
+    Failed regions come from our task events and from Dask's ``Compute
+    Failed`` records (logs we did not write); ``unknown_lines`` counts the
+    lines read in no known way (per container too).
     """
     by_container: dict[str, list[LogFile]] = {}
     for f in files:
