@@ -227,19 +227,16 @@ def summarize(files: list[LogFile], app_id: str = "", region: str | None = None,
                         dead.append({"kind": kind, "detail": line.strip()[:300], **where,
                                      **({"regions_in_flight": [named]} if named else {})})
                         break
-        # A worker container that FAILED died; one KILLED before the
-        # application shut down was stopped mid-run (at shutdown skein
-        # kills every container).
-        if state and service.startswith("dask.worker") and (
-                state[0] == "FAILED" or (state[0] == "KILLED" and (not shutdown_at or state[2] < shutdown_at))):
-            # Ended before the application did: YARN (or someone) stopped it
-            # mid-run; YARN's diagnostics (as skein keeps them) may say why.
-            kind = next((k for k, pattern in DEATH_PATTERNS if pattern.search(state[3])), "container " + state[0].lower())
-            dead.append({"kind": kind, "detail": f"{skein_id}: {state[1]}", "container": c, "service": service,
-                         "time": state[2]})
+        end = _ended_mid_run(skein_id, state, shutdown_at, c, service) if state else None
+        dead += [end] if end else []
         for d in dead[first_dead:]:
             # Tasks it started and never ended: what was running when it died.
             d.setdefault("regions_in_flight", tally.in_flight(c))
+    # Ends the application master saw of containers that left no log (killed before they wrote one).
+    for skein_id, state in ends.items():
+        c = next((c for c, s in skein_ids.items() if s == skein_id), skein_id)
+        end = None if c in recs else _ended_mid_run(skein_id, state, shutdown_at, c, skein_id.rsplit("_", 1)[0])
+        dead += [{**end, "regions_in_flight": []}] if end else []
     failed = _merge_failures(tally, theirs)
     if app["source"] == "inferred":
         crashed = any(c["errors"] for c in containers if c["service"] == "dask.scheduler")
@@ -254,6 +251,18 @@ def summarize(files: list[LogFile], app_id: str = "", region: str | None = None,
     if region is not None:
         summary["region"] = _region_view(recs, clean_field(region), failed)
     return summary
+
+
+def _ended_mid_run(skein_id: str, state: tuple, shutdown_at: str, container: str, service: str) -> dict | None:
+    """A worker container that FAILED died; one KILLED before the application
+    shut down was stopped mid-run (at shutdown skein kills every container).
+    YARN's diagnostics, as the application master keeps them, may say why."""
+    if not service.startswith("dask.worker") or not (
+            state[0] == "FAILED" or (state[0] == "KILLED" and (not shutdown_at or state[2] < shutdown_at))):
+        return None
+    kind = next((k for k, pattern in DEATH_PATTERNS if pattern.search(state[3])), "container " + state[0].lower())
+    return {"kind": kind, "detail": f"{skein_id}: {state[1]}", "container": container, "service": service,
+            "time": state[2]}
 
 
 def _is_end(r: Record) -> bool:

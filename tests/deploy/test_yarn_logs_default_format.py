@@ -186,3 +186,13 @@ def test_a_compute_failed_record_in_our_format_is_read_the_same(tmp_path, synthe
     assert (failure["region"], failure["run"], failure["error_type"]) == ("r042", RUN_ID, "RegionDataError")
     assert "in load_region" in failure["traceback"][-3] and failure["traceback"][-1].endswith(failure["message"])
     assert summary["region"]["lines"][0]["message"] == "Compute Failed" and summary["unknown_lines"] == 0
+
+
+def test_a_container_that_left_no_log_is_still_told_dead(tmp_path):
+    # YARN may end a container before it writes a line (preempted while starting): only the application master tells.
+    shutil.copytree(APP_DIR, tmp_path / APP_DIR.name)
+    shutil.rmtree(tmp_path / APP_DIR.name / _container(8))
+    summary = summarize(read_directory(tmp_path)[1])
+    assert _container(8) not in {c["container"] for c in summary["containers"]}
+    (gone,) = [d for d in summary["dead_workers"] if d["container"] == _container(8)]
+    assert (gone["kind"], gone["service"]) == ("preempted", "dask.worker") and "preempted by scheduler" in gone["detail"]
