@@ -10,6 +10,11 @@ builds a plain dictionary (``forecasting logs --json`` prints it),
 :func:`format_summary` the text, :func:`summarize_source` both steps from a
 ``forecasting logs SOURCE`` argument.
 
+Containers whose logging we never set up write Dask's default format: its
+``Compute Failed`` records are failed tasks too, and lines that start no
+record in a format we know and continue none (:func:`deploy.yarn.foreign.
+is_continuation`) are counted as unknown, never fatal.
+
 Pure functions apart from running ``yarn logs``: no YARN, Dask or skein needed.
 """
 
@@ -18,7 +23,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from deploy.yarn import foreign
 from deploy.yarn.aggregated import LogFile, read_source
+from deploy.yarn.foreign import DEATH_PATTERNS
+from deploy.yarn.summary_text import format_summary
 from forecasting.logs.reader import TaskTally, parse_line
 from forecasting.logs.records import field as clean_field
 
@@ -30,27 +38,9 @@ _DASK_RE = re.compile(r"^(?P<time>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) - (?P<lo
 _LOG4J_RE = re.compile(
     r"^(?P<time>(?:\d{4}-\d\d-\d\d|\d\d/\d\d/\d\d) \d\d:\d\d:\d\d(?:,\d{3})?) (?P<level>[A-Z]+) (?P<logger>\S+?): (?P<message>.*)$"
 )
+_CONTAINER_RE = re.compile(r"^container_(?:e\d+_)?(\d+)_(\d+)_")
 _AM_RUNNING_RE = re.compile(r"^RUNNING: (?P<skein>\S+) on (?P<container>container_\S+)")
 _AM_END_RE = re.compile(r"^(?P<state>SUCCEEDED|FAILED|KILLED): (?P<skein>\S+) - (?P<msg>.*)$")
-# YARN's diagnostics ("Exit code is 137", "exitCode: 143"); not the Nanny's
-# "Worker process ... exited with status", which is the worker process's.
-_EXIT_RE = re.compile(r"(?:Exit code is|exitCode:) ?(-?\d+)")
-#: (kind, pattern): a worker died or was killed, and why, in Dask's and YARN's words.
-DEATH_PATTERNS = (
-    ("memory", re.compile(r"exceeded \d+% memory budget")),
-    # Hadoop 3: "is running 155MB beyond the 'PHYSICAL' memory limit"; Hadoop 2:
-    # "running beyond physical memory limits"; skein's application master
-    # keeps only "1.1 GB of 1 GB physical memory used".
-    ("memory", re.compile(r"running (?:[\d.]+ ?[KMGT]?B )?(?:beyond|over) (?:the )?'?(?:physical|virtual)'? memory limits?",
-                          re.IGNORECASE)),
-    ("memory", re.compile(r"[\d.]+ [KMGT]?B of [\d.]+ [KMGT]?B (?:physical|virtual) memory used")),
-    ("preempted", re.compile(r"Container preempted|[Pp]reempted by")),
-    ("killed", re.compile(r"Container killed on request\. Exit code is \d+")),
-    ("killed", re.compile(r"\bKilledWorker\b|workers died while")),
-    ("died", re.compile(r"Worker process \d+ (?:was killed by (?:unknown )?signal ?\d*|exited with status -?\d+)")),
-    ("died", re.compile(r"Worker process died unexpectedly")),
-    ("restarted", re.compile(r"Restarting worker")),
-)
 # Which process a container ran, from our events and from Dask's own loggers.
 _WORKER_EVENTS = {"worker_start", "task_start", "task_end"}
 _SCHEDULER_EVENTS = {"scheduler_start"}
@@ -77,27 +67,40 @@ class Record:
     event: str | None = None
     event_fields: dict = field(default_factory=dict)
     line: object = field(default=None, repr=False)
+    #: Continuation lines that continue it in no way we know (:func:`deploy.yarn.foreign.is_continuation`).
+    unknown: int = 0
 
     def text(self) -> str:
         return "\n".join([self.message, *self.more])
 
 
 def records(log: LogFile) -> list[Record]:
-    """The records of one log file; lines that start no record continue the previous one."""
+    """The records of one log file; lines that start no record continue the previous one.
+
+    A file in which no line starts a record of a format we know (a launch
+    script, a directory listing) is not a log: none of its lines is unknown.
+    """
     out: list[Record] = []
+    known = False
     for text in log.text.splitlines():
         line = parse_line(text)
         if line is not None:
             out.append(Record(log.container, log.name, line.time, line.level, line.logger, line.message,
                               dict(line.context), event=line.event, event_fields=line.fields, line=line))
+            known = True
             continue
         m = _DASK_RE.match(text) or _LOG4J_RE.match(text)
         if m:
             out.append(Record(log.container, log.name, m["time"], m["level"], m["logger"], m["message"]))
+            known = True
         elif out:
+            out[-1].unknown += not foreign.is_continuation(text, out[-1].more)
             out[-1].more.append(text)
         elif text.strip():
-            out.append(Record(log.container, log.name, message=text))
+            out.append(Record(log.container, log.name, message=text, unknown=1))
+    if not known:
+        for r in out:
+            r.unknown = 0
     return out
 
 
@@ -134,7 +137,8 @@ def _application(recs: dict, app_id: str) -> tuple[dict, dict, dict, str]:
             if m:
                 skein_ids[m["container"]] = m["skein"]
             elif (m := _AM_END_RE.match(r.message)):
-                ends[m["skein"]] = (m["state"], m["msg"], r.time)
+                # YARN's diagnostics may run on over lines of their own (Hadoop 3's, a process-tree dump).
+                ends[m["skein"]] = (m["state"], m["msg"], r.time, "\n".join([m["msg"], *r.more]))
             elif r.message.startswith("Shutting down: "):
                 app["diagnostics"], shutdown_at = r.message[len("Shutting down: "):], r.time
             elif (m := re.match(r"Unregistering application with status (\w+)", r.message)):
@@ -168,27 +172,38 @@ def summarize(files: list[LogFile], app_id: str = "", region: str | None = None,
         Also collect everything tagged with this region.
     slowest : int
         How many of the slowest regions to list.
+
+    Failed regions come from our task events and from Dask's ``Compute
+    Failed`` records (logs we did not write); ``unknown_lines`` counts the
+    lines read in no known way (per container too).
     """
     by_container: dict[str, list[LogFile]] = {}
     for f in files:
         by_container.setdefault(f.container, []).append(f)
     recs = {c: [r for f in fs for r in records(f)] for c, fs in by_container.items()}
     app, skein_ids, ends, shutdown_at = _application(recs, app_id)
-    tally, dead, containers = TaskTally(), [], []
+    if not app["id"]:
+        # YARN's container ids name their application: container_[e<epoch>_]<cluster>_<app>_<attempt>_<n>.
+        apps = {f"application_{m[1]}_{m[2]}" for c in recs for m in [_CONTAINER_RE.match(c)] if m}
+        app["id"] = apps.pop() if len(apps) == 1 else ""
+    tally, dead, containers, theirs = TaskTally(), [], [], []
     for c in sorted(recs):
         rs = recs[c]
         skein_id = skein_ids.get(c, "")
         service = _service(by_container[c], rs, skein_id)
         state = ends.get(skein_id)
         exit_status = f"{state[0]}: {state[1]}" if state else "-"
-        codes = [m[1] for r in rs if not r.event  # YARN's exit codes, not the words of our events
-                 for line in [r.message, *r.more] for m in [_EXIT_RE.search(line)] if m]
-        codes += [m[1] for m in [_EXIT_RE.search(state[1])] if m] if state else []
+        # YARN's exit codes, not the words of our events, nor the ends the
+        # application master reports of other containers (counted under those).
+        codes = [m[1] for r in rs if not r.event and not _is_end(r)
+                 for line in [r.message, *r.more] for m in [foreign.EXIT_RE.search(line)] if m]
+        codes += [m[1] for line in state[3].splitlines() for m in [foreign.EXIT_RE.search(line)] if m] if state else []
         if codes:
             exit_status = f"exit code {codes[-1]}" if exit_status == "-" else f"{exit_status} (exit code {codes[-1]})"
         containers.append({"container": c, "host": by_container[c][0].host, "service": service, "skein_id": skein_id,
                            "files": [f.name for f in by_container[c]], "records": len(rs),
-                           "errors": sum(r.level in ("ERROR", "CRITICAL") for r in rs), "exit": exit_status})
+                           "errors": sum(r.level in ("ERROR", "CRITICAL") for r in rs), "exit": exit_status,
+                           "unknown_lines": sum(r.unknown for r in rs)})
         first_dead = len(dead)
         for r in rs:
             where = {"container": c, "service": service, "time": r.time}
@@ -198,37 +213,68 @@ def summarize(files: list[LogFile], app_id: str = "", region: str | None = None,
                 if r.event == "worker_lost":
                     dead.append(_lost_worker(r, where))
                 continue
-            if r.file == "application.master.log" and _AM_END_RE.match(r.message):
+            if _is_end(r):
                 continue  # a container's end: told below, under that container
+            failure = foreign.compute_failed(r.message, r.more)
+            if failure:  # Dask's own record of a task that raised
+                theirs.append({**failure, **where})
+                continue
             for line in [r.message, *r.more]:
                 for kind, pattern in DEATH_PATTERNS:
                     if pattern.search(line):
-                        dead.append({"kind": kind, "detail": line.strip()[:300], **where})
+                        # The scheduler's "Task <key> marked as failed ...": the key's region.
+                        named = foreign.region_named(line) if kind == "killed" else None
+                        dead.append({"kind": kind, "detail": line.strip()[:300], **where,
+                                     **({"regions_in_flight": [named]} if named else {})})
                         break
-        # A worker container that FAILED died; one KILLED before the
-        # application shut down was stopped mid-run (at shutdown skein
-        # kills every container).
-        if state and service.startswith("dask.worker") and (
-                state[0] == "FAILED" or (state[0] == "KILLED" and (not shutdown_at or state[2] < shutdown_at))):
-            # Ended before the application did: YARN (or someone) stopped it
-            # mid-run; YARN's diagnostics (as skein keeps them) may say why.
-            kind = next((k for k, pattern in DEATH_PATTERNS if pattern.search(state[1])), "container " + state[0].lower())
-            dead.append({"kind": kind, "detail": f"{skein_id}: {state[1]}", "container": c, "service": service,
-                         "time": state[2]})
+        end = _ended_mid_run(skein_id, state, shutdown_at, c, service) if state else None
+        dead += [end] if end else []
         for d in dead[first_dead:]:
             # Tasks it started and never ended: what was running when it died.
             d.setdefault("regions_in_flight", tally.in_flight(c))
-    failed = tally.failures()
+    # Ends the application master saw of containers that left no log (killed before they wrote one).
+    for skein_id, state in ends.items():
+        c = next((c for c, s in skein_ids.items() if s == skein_id), skein_id)
+        end = None if c in recs else _ended_mid_run(skein_id, state, shutdown_at, c, skein_id.rsplit("_", 1)[0])
+        dead += [{**end, "regions_in_flight": []}] if end else []
+    failed = _merge_failures(tally, theirs)
     if app["source"] == "inferred":
         crashed = any(c["errors"] for c in containers if c["service"] == "dask.scheduler")
         app["status"] = "FAILED" if crashed else ("SUCCEEDED" if tally.counts["ok"] or failed else "UNKNOWN")
         app["diagnostics"] = app["diagnostics"] or "no application master log: inferred from the containers' lines"
-    runs = sorted({r.fields["run"] for rs in recs.values() for r in rs if r.fields.get("run", "-") != "-"})
-    summary = {"application": app, "runs": runs, "tasks": dict(tally.counts), "containers": containers,
-               "failed_regions": failed, "dead_workers": dead, "slowest": tally.slowest(slowest)}
+    runs = {r.fields["run"] for rs in recs.values() for r in rs if r.fields.get("run", "-") != "-"}
+    runs |= {f["run"] for f in failed if f["run"] != "-"}
+    tasks = {**tally.counts, "failed": tally.counts["failed"] + sum(f in theirs for f in failed)}
+    summary = {"application": app, "runs": sorted(runs), "tasks": tasks, "containers": containers,
+               "failed_regions": failed, "dead_workers": dead, "slowest": tally.slowest(slowest),
+               "unknown_lines": sum(c["unknown_lines"] for c in containers)}
     if region is not None:
         summary["region"] = _region_view(recs, clean_field(region), failed)
     return summary
+
+
+def _ended_mid_run(skein_id: str, state: tuple, shutdown_at: str, container: str, service: str) -> dict | None:
+    """A worker container that FAILED died; one KILLED before the application
+    shut down was stopped mid-run (at shutdown skein kills every container).
+    YARN's diagnostics, as the application master keeps them, may say why."""
+    if not service.startswith("dask.worker") or not (
+            state[0] == "FAILED" or (state[0] == "KILLED" and (not shutdown_at or state[2] < shutdown_at))):
+        return None
+    kind = next((k for k, pattern in DEATH_PATTERNS if pattern.search(state[3])), "container " + state[0].lower())
+    return {"kind": kind, "detail": f"{skein_id}: {state[1]}", "container": container, "service": service,
+            "time": state[2]}
+
+
+def _is_end(r: Record) -> bool:
+    """The application master's line that a container ended (and YARN's diagnostics after it)."""
+    return r.file == "application.master.log" and bool(_AM_END_RE.match(r.message))
+
+
+def _merge_failures(tally: TaskTally, theirs: list[dict]) -> list[dict]:
+    """Our failed tasks, and those only Dask's ``Compute Failed`` records tell of."""
+    ours = tally.failures()
+    told = {f["task"] for f in ours}
+    return sorted([*ours, *(f for f in theirs if f["task"] not in told)], key=lambda f: (f["region"], f["task"]))
 
 
 def summarize_source(source: str, region: str | None = None) -> dict:
@@ -239,47 +285,13 @@ def summarize_source(source: str, region: str | None = None) -> dict:
 
 def _region_view(recs: dict, region: str, failed: list[dict]) -> dict:
     lines = []
+    named = re.compile(rf"(?<!\w){re.escape(region)}(?!\w)")
     for rs in recs.values():
         for r in rs:
-            # Ours by their region field; Dask's and YARN's lines where they name it.
-            if r.fields.get("region") == region or (not r.fields and re.search(rf"\b{re.escape(region)}\b", r.message)):
+            # Ours by their region field; any record where it is named, on
+            # its first line or after (a Compute Failed record's key, a traceback).
+            if r.fields.get("region") == region or any(named.search(x) for x in [r.message, *r.more]):
                 lines.append({"container": r.container, "time": r.time, "level": r.level, "logger": r.logger,
                               "message": r.message, "more": r.more, "event": r.event, "fields": r.event_fields})
     lines.sort(key=lambda x: x["time"])
     return {"name": region, "lines": lines, "failures": [f for f in failed if f["region"] == region]}
-
-
-def _short(line: str) -> str:
-    # Container paths are long and say nothing: keep the package's own.
-    return re.sub(r'File "[^"]*/(?:site|dist)-packages/', 'File ".../', line)
-
-
-def format_summary(summary: dict) -> str:
-    """The summary as text for a terminal."""
-    app, tasks = summary["application"], summary["tasks"]
-    what = f"application {app['id']}" if app["id"] else "logs (no YARN application id)"
-    out = [f"{what}: {app['status']} ({app['source']})" + (f": {app['diagnostics']}" if app["diagnostics"] else ""),
-           f"  runs: {', '.join(summary['runs']) or '-'}",
-           f"  tasks: {tasks['ok']} ok, {tasks['failed']} failed, {tasks['transient']} transient errors (retried)", "",
-           "containers:"]
-    for c in summary["containers"]:
-        out.append(f"  {c['container']}  {c['service']:<18} {c['records']:>5} lines  {c['errors']:>3} errors  exit: {c['exit']}")
-    out += ["", f"failed regions ({len(summary['failed_regions'])}):"]
-    for f in summary["failed_regions"]:
-        out.append(f"  {f['region']}  {f['error_type']}: {f['message'][:200]}  [{f['container']} {f['time']}]")
-        out += [f"      {_short(line)}" for line in f["traceback"]]
-    out += ["", f"workers that died ({len(summary['dead_workers'])}):"]
-    for d in summary["dead_workers"]:
-        out.append(f"  {d['container']} ({d['service']}) {d['time']}  {d['kind']}: {d['detail'][:200]}")
-        if d.get("regions_in_flight"):
-            out.append(f"      running then: {', '.join(d['regions_in_flight'])}")
-    out += ["", "slowest regions:"]
-    for d in summary["slowest"]:
-        out.append(f"  {d['region']:<12} {d['seconds']:8.2f}s  {d['outcome']:<7} model {d['model']}  [{d['container']}]")
-    if "region" in summary:
-        view = summary["region"]
-        out += ["", f"region {view['name']}: {len(view['lines'])} lines"]
-        for line in view["lines"]:
-            out.append(f"  {line['time']} {line['level']} [{line['container']}] {line['logger']}: {line['message']}")
-            out += [f"      {x}" for x in line["more"]]
-    return "\n".join(out)
