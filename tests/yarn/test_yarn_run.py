@@ -136,7 +136,7 @@ def test_a_worker_container_killed_mid_task_is_replaced_and_its_task_reruns_else
 
     with open_executor("yarn", yarn=yarn, cache_path=str(cache)) as executor:
         cluster, client = executor.client.cluster, executor.client
-        client.wait_for_workers(2, timeout=120)
+        client.wait_for_workers(2, timeout=600)  # a NodeManager's first unpacking of the environment
         first_names = {w["name"] for w in client.scheduler_info()["workers"].values()}
         tasks = [RegionTask(f"r{i:03d}", executor.worker_cache_path, RUN_DATE, config) for i in range(8)]
         outcomes, killed, running_then = [], None, []
