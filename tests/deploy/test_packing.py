@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 import venv_pack
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # e.g. under --import-mode=importlib
+from venvs import base_python  # noqa: E402
+
 from deploy.packing import PackResult, pack_environment
 from forecasting.errors import UsageError
 
@@ -27,17 +30,6 @@ def make_venv(path: Path) -> Path:
 def site_packages(venv: Path) -> Path:
     (found,) = venv.glob("lib/python*/site-packages")
     return found
-
-
-def base_python(venv: Path) -> str:
-    """What the venv's bin/python finally links to outside the venv."""
-    path = venv / "bin" / "python"
-    while path.is_symlink():
-        target = Path(os.path.normpath(path.parent / os.readlink(path)))
-        if venv not in target.parents:
-            return str(target)
-        path = target
-    raise AssertionError("bin/python is not a link out of the venv")
 
 
 def install(venv: Path, name: str, version: str = "1.0", code: str = "VALUE = 1\n", direct_url: dict | None = None) -> Path:

@@ -19,6 +19,9 @@ import pytest
 import skein
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # e.g. under --import-mode=importlib
+from venvs import base_python  # noqa: E402
+
 from deploy.yarn.spec import ENVIRONMENT_KEY, SCHEDULER, WORKER
 from forecasting import errors
 from forecasting.cli.main import main
@@ -102,16 +105,6 @@ def _venv(path: Path, package: str = "tinypkg") -> Path:
     return path
 
 
-def _base_python(venv: Path) -> str:
-    """The interpreter outside the venv that its bin/python finally links to."""
-    path = venv / "bin" / "python"
-    while path.is_symlink():
-        path = Path(os.path.normpath(path.parent / os.readlink(path)))
-        if venv not in path.parents:
-            return str(path)
-    raise AssertionError("bin/python is not a link out of the venv")
-
-
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory):
     return _venv(tmp_path_factory.mktemp("venvs") / "venv")
@@ -125,7 +118,7 @@ def _pack(capsys, out, *options) -> str:
 def test_pack_env_packs_the_python_prefix_into_out(capsys, venv, tmp_path):
     out = tmp_path / "dist" / "environment.tar.gz"
     printed = _pack(capsys, out, "--python-prefix", str(venv))
-    assert printed.startswith(f"wrote {out}: 1 packages, ") and f"the interpreter {_base_python(venv)} on every node" in printed
+    assert printed.startswith(f"wrote {out}: 1 packages, ") and f"the interpreter {base_python(venv)} on every node" in printed
     with tarfile.open(out) as tar:
         assert any(name.endswith("site-packages/tinypkg/__init__.py") for name in tar.getnames())
     state = json.loads(Path(f"{out}.sha256").read_text())
@@ -183,7 +176,7 @@ def test_pack_env_force_overwrites_a_file_it_did_not_write(capsys, venv, tmp_pat
 
 
 def test_pack_env_expected_python(capsys, venv, tmp_path):
-    base = _base_python(venv)
+    base = base_python(venv)
     out = tmp_path / "environment.tar.gz"
     argv = ["pack-env", "--out", str(out), "--python-prefix", str(venv)]
     assert main(argv + ["--expected-python", "/nowhere/bin/python3"]) == errors.EXIT_USAGE
