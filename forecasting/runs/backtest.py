@@ -48,6 +48,9 @@ from forecasting.store.database import store_url
 
 log = logging.getLogger(__name__)
 
+#: Columns of ``failures.csv`` and :attr:`BacktestSummary.failures`.
+FAILURE_COLUMNS = ["region", "model", "cutoff", "status", "error_type", "message"]
+
 
 def backtest_id(cache_meta: dict, cache_path: str, regions, candidates, cutoffs, config: ForecastConfig) -> str:
     """Deterministic id: the same backtest (same cache build, regions, models,
@@ -104,6 +107,10 @@ class BacktestSummary:
     champions: pd.DataFrame
     wall_seconds: float
     region_cutoffs: dict = field(default_factory=dict)
+    #: A row per region and model (``LEADERBOARD_COLUMNS`` of :mod:`forecasting.runs.backtest_report`).
+    leaderboard: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: The tasks that failed or were lost: ``region, model, cutoff, status, error_type, message``.
+    failures: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def mean_mase_ratio(self) -> float:
@@ -229,7 +236,7 @@ def run_backtest(
         drain(executor, todo, lambda outcome: results.record_window(bt_id, by_key[outcome.key], outcome), unit="tasks",
               show_progress=show_progress, failure_level=logging.DEBUG, stop_after=stop_after)
         try:
-            champions = evaluate(results, bt_id, selected, candidates, config, out_dir, plots, cache, plan.skipped)
+            verdict = evaluate(results, bt_id, selected, candidates, config, out_dir, plots, cache, plan.skipped)
         except OSError as exc:  # disk full, permissions: every window is stored, running it again writes the reports
             raise StoreError(f"writing the backtest's reports to {out_dir} failed: {exc}; run the same backtest "
                              "again to write them (its windows are not recomputed)") from None
@@ -240,7 +247,7 @@ def run_backtest(
         raise
     finally:
         results.close()
-    failed = task_rows[task_rows.status.isin(["failed", "lost"])]
-    write_csv(out_dir / "failures.csv", failed, ["region", "model", "cutoff", "status", "error_type", "message"])
-    return BacktestSummary(bt_id, len(tasks), len(done), len(failed), plan.all_cutoffs, out_dir, url, champions,
-                           time.monotonic() - started, cutoffs)
+    failed = task_rows[task_rows.status.isin(["failed", "lost"])].reindex(columns=FAILURE_COLUMNS)
+    write_csv(out_dir / "failures.csv", failed, FAILURE_COLUMNS)
+    return BacktestSummary(bt_id, len(tasks), len(done), len(failed), plan.all_cutoffs, out_dir, url, verdict.champions,
+                           time.monotonic() - started, cutoffs, verdict.leaderboard, failed.reset_index(drop=True))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -26,8 +27,15 @@ CHAMPION_COLUMNS = ["region", "model", "mase", "seasonal_naive_mase"]
 CHAMPION_CSV_COLUMNS = [*CHAMPION_COLUMNS, "status", "reason"]
 
 
+class Verdict(NamedTuple):
+    """What :func:`evaluate` decided: a row per region (``CHAMPION_CSV_COLUMNS`` and more) and the leaderboard."""
+
+    champions: pd.DataFrame
+    leaderboard: pd.DataFrame
+
+
 def evaluate(results: BacktestStore, bt_id, regions, candidates, config, out_dir: Path, plots: bool, cache,
-             skipped: dict | None = None) -> pd.DataFrame:
+             skipped: dict | None = None) -> Verdict:
     """Choose each region's champion, store the verdicts, write the CSV reports (and plots); return the verdicts.
 
     ``skipped`` maps the regions that had no cutoff to why: they are listed
@@ -66,7 +74,7 @@ def evaluate(results: BacktestStore, bt_id, regions, candidates, config, out_dir
     )
     if plots:
         _plots(out_dir / "plots", board, bucket, champs, windows, cache)
-    return champs
+    return Verdict(champs, board.reindex(columns=LEADERBOARD_COLUMNS))
 
 
 def write_csv(path: Path, frame: pd.DataFrame, columns: list[str]) -> None:
