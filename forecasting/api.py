@@ -121,7 +121,6 @@ def backtest(
     from forecasting.config.backtest import load_backtest_config
     from forecasting.config.forecast import load_config
     from forecasting.runs.backtest import plan_backtest, run_backtest
-    from forecasting.store.backtests import BacktestStore
 
     bt_config = load_backtest_config(config).with_overrides(
         models=_model_list(models), start=start, end=end, cutoffs=cutoffs, horizon=horizon, step=step
@@ -132,13 +131,12 @@ def backtest(
     with _folder(out) as folder, _executor(cluster, workers, job_config.retries, cache, cluster_options) as executor:
         url = _store_url(store)
         summary = run_backtest(cache, folder, executor, bt_config, job_config, regions=regions, store=url,
-                               show_progress=progress, plots=plots, plan=plan)
-        windows = _windows(BacktestStore(summary.store), summary.backtest_id, plan.regions)
+                               show_progress=progress, plots=plots, plan=plan, keep_windows=True)
     return BacktestResult(
         backtest_id=summary.backtest_id,
         leaderboard=summary.leaderboard,
         champions=summary.champions,
-        windows=windows,
+        windows=summary.windows,
         failures=summary.failures,
         cutoffs=summary.region_cutoffs,
         cache=str(plan.cache.path),
@@ -258,10 +256,14 @@ def champions(store) -> pd.DataFrame:
         results.close()
 
 
-def _model_list(models) -> list[str] | None:
+def _model_list(models) -> list | None:
+    """Names or labels as the config reads them; a label (``gbm[max_iter=50]``, ``combination(a + b)``,
+    as leaderboards and champions name models) becomes its spec."""
+    from forecasting.models.spec import ModelSpec
+
     if models is None or isinstance(models, str):
         return models or None
-    return list(models) or None
+    return [ModelSpec.parse(m) if isinstance(m, str) else m for m in models] or None
 
 
 def _region_list(regions) -> list[str] | None:
@@ -314,14 +316,3 @@ def _is_client(obj) -> bool:
     except ImportError:  # no Dask installed: nothing can be a Client
         return False
     return isinstance(obj, Client)
-
-
-def _windows(results, bt_id: str, regions) -> pd.DataFrame:
-    """Every window prediction of a backtest, a ``region`` column first."""
-    try:
-        frames = [results.predictions(bt_id, region).assign(region=region) for region in regions]
-    finally:
-        results.close()
-    columns = ["region", "model", "cutoff", "timestamp", "actual", "yhat", "q10", "q50", "q90"]
-    frames = [f for f in frames if len(f)]
-    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)

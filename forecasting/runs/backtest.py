@@ -111,6 +111,8 @@ class BacktestSummary:
     leaderboard: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: The tasks that failed or were lost: ``region, model, cutoff, status, error_type, message``.
     failures: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: With ``keep_windows``: every window's predictions (see :class:`forecasting.runs.backtest_report.Verdict`).
+    windows: pd.DataFrame | None = None
 
     @property
     def mean_mase_ratio(self) -> float:
@@ -177,6 +179,7 @@ def run_backtest(
     plots: bool = True,
     stop_after: int | None = None,
     plan: BacktestPlan | None = None,
+    keep_windows: bool = False,
 ) -> BacktestSummary:
     """Backtest every candidate model on every region and cutoff.
 
@@ -206,6 +209,8 @@ def run_backtest(
         What :func:`plan_backtest` made of ``cache_path``, ``config``,
         ``job_config`` and ``regions`` (the command line makes it before it
         starts a cluster, so that its inputs are checked once).
+    keep_windows : bool
+        Return every window's predictions in :attr:`BacktestSummary.windows`.
 
     Raises
     ------
@@ -236,7 +241,8 @@ def run_backtest(
         drain(executor, todo, lambda outcome: results.record_window(bt_id, by_key[outcome.key], outcome), unit="tasks",
               show_progress=show_progress, failure_level=logging.DEBUG, stop_after=stop_after)
         try:
-            verdict = evaluate(results, bt_id, selected, candidates, config, out_dir, plots, cache, plan.skipped)
+            verdict = evaluate(results, bt_id, selected, candidates, config, out_dir, plots, cache, plan.skipped,
+                               keep_windows)
         except OSError as exc:  # disk full, permissions: every window is stored, running it again writes the reports
             raise StoreError(f"writing the backtest's reports to {out_dir} failed: {exc}; run the same backtest "
                              "again to write them (its windows are not recomputed)") from None
@@ -250,4 +256,5 @@ def run_backtest(
     failed = task_rows[task_rows.status.isin(["failed", "lost"])].reindex(columns=FAILURE_COLUMNS)
     write_csv(out_dir / "failures.csv", failed, FAILURE_COLUMNS)
     return BacktestSummary(bt_id, len(tasks), len(done), len(failed), plan.all_cutoffs, out_dir, url, verdict.champions,
-                           time.monotonic() - started, cutoffs, verdict.leaderboard, failed.reset_index(drop=True))
+                           time.monotonic() - started, cutoffs, verdict.leaderboard, failed.reset_index(drop=True),
+                           verdict.windows)

@@ -32,14 +32,22 @@ class Verdict(NamedTuple):
 
     champions: pd.DataFrame
     leaderboard: pd.DataFrame
+    #: With ``keep_windows``: every window prediction (combinations too), a ``region`` column first.
+    windows: pd.DataFrame | None = None
+
+
+#: Columns of :attr:`Verdict.windows`.
+WINDOW_COLUMNS = ["region", "model", "cutoff", "timestamp", "actual", "yhat", "q10", "q50", "q90"]
 
 
 def evaluate(results: BacktestStore, bt_id, regions, candidates, config, out_dir: Path, plots: bool, cache,
-             skipped: dict | None = None) -> Verdict:
+             skipped: dict | None = None, keep_windows: bool = False) -> Verdict:
     """Choose each region's champion, store the verdicts, write the CSV reports (and plots); return the verdicts.
 
     ``skipped`` maps the regions that had no cutoff to why: they are listed
-    (status ``skipped``), with no champion.
+    (status ``skipped``), with no champion.  ``keep_windows`` returns every
+    region's window predictions too (all in memory at once: for the Python
+    API, not for the command line).
     """
     labels = [c.label for c in candidates]
     width = int(pd.Timedelta(config.buckets) / pd.Timedelta("1D"))
@@ -58,7 +66,7 @@ def evaluate(results: BacktestStore, bt_id, regions, candidates, config, out_dir
         boards.append(chosen["leaderboard"].assign(region=region))
         buckets.append(chosen["buckets"].assign(region=region))
         champions.append({"region": region, **chosen["champion"]})
-        if plots:
+        if plots or keep_windows:
             windows[region] = chosen["predictions"]
     board = pd.concat(boards, ignore_index=True) if boards else pd.DataFrame(columns=LEADERBOARD_COLUMNS)
     bucket = pd.concat(buckets, ignore_index=True) if buckets else pd.DataFrame(columns=["region", "model", "bucket", "mase"])
@@ -74,7 +82,11 @@ def evaluate(results: BacktestStore, bt_id, regions, candidates, config, out_dir
     )
     if plots:
         _plots(out_dir / "plots", board, bucket, champs, windows, cache)
-    return Verdict(champs, board.reindex(columns=LEADERBOARD_COLUMNS))
+    kept = None
+    if keep_windows:
+        frames = [w.assign(region=r).reindex(columns=WINDOW_COLUMNS) for r, w in windows.items() if len(w)]
+        kept = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=WINDOW_COLUMNS)
+    return Verdict(champs, board.reindex(columns=LEADERBOARD_COLUMNS), kept)
 
 
 def write_csv(path: Path, frame: pd.DataFrame, columns: list[str]) -> None:

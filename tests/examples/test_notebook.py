@@ -9,6 +9,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+#: A kernel, a local cluster and two backtests: about a minute on 2 cores.
+pytestmark = pytest.mark.slow
+
 NOTEBOOK = Path(__file__).resolve().parents[2] / "examples" / "backtest.ipynb"
 
 
