@@ -69,10 +69,10 @@ def forecast_region(region: str, cache_path: str, config: ForecastConfig, run_da
     for spec in candidates:
         try:
             forecast = fit_forecast(window, spec)
-            chosen = spec.name
+            chosen = spec.label  # with its parameters: what a champion and the leaderboard call it
             break
         except Exception as exc:  # noqa: BLE001 - a model's failure is data, try the next
-            failures[spec.name] = f"{type(exc).__name__}: {exc}"
+            failures[spec.label] = f"{type(exc).__name__}: {exc}"
     if forecast is None:
         detail = "; ".join(f"{k}: {v}" for k, v in failures.items())
         raise ModelError(region, f"no model could forecast it ({detail})")
@@ -90,16 +90,16 @@ def holdout_scores(window, candidates, config: ForecastConfig) -> tuple[dict, di
     n_hold = int(parse_duration(config.selection_window, "selection_window") / pd.Timedelta(window.y.index.freq))
     held = window.holdout(n_hold)
     if held is None:
-        return {c.name: float("nan") for c in candidates}, {}
+        return {c.label: float("nan") for c in candidates}, {}
     horizon = max(len(window.future), n_hold)
     scores, failures = {}, {}
     for spec in candidates:
         try:
             pred = fit_forecast(held, spec, horizon=horizon)
-            scores[spec.name] = mase(held.actual, pred["yhat"], held.y)
+            scores[spec.label] = mase(held.actual, pred["yhat"], held.y)
         except Exception as exc:  # noqa: BLE001 - recorded, the other candidates go on
-            scores[spec.name] = float("nan")
-            failures[spec.name] = f"{type(exc).__name__}: {exc}"
+            scores[spec.label] = float("nan")
+            failures[spec.label] = f"{type(exc).__name__}: {exc}"
     return scores, failures
 
 

@@ -51,11 +51,11 @@ COMBINATION = "combination"
 
 
 def rank_candidates(specs, scores: dict) -> list:
-    """``specs`` ordered by hold-out MASE (``scores`` by model name), best first;
+    """``specs`` ordered by hold-out MASE (``scores`` by model label), best first;
     those without a finite score last, in their given order."""
 
     def key(i):
-        s = scores.get(specs[i].name, float("nan"))
+        s = scores.get(specs[i].label, float("nan"))
         return (0, s, i) if np.isfinite(s) else (1, 0.0, i)
 
     return [specs[i] for i in sorted(range(len(specs)), key=key)]

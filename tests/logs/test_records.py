@@ -100,7 +100,7 @@ def test_a_task_logs_start_end_duration_and_a_failure_once(captured, poisoned_ca
     assert [(x["region"], x["message"].split(":")[0]) for x in lines] == [
         ("r000", "task start"), ("r000", "task end"), ("r001", "task start"), ("r001", "task end")]
     assert all(x["run"] == RUN_ID and x["task"] == f"forecast-{RUN_ID}-{x['region']}" for x in lines)
-    assert re.fullmatch(r"task end: ok in \d+\.\d\ds, model (seasonal_naive|gbm)", lines[1]["message"])
+    assert re.fullmatch(r"task end: ok in \d+\.\d\ds, model (seasonal_naive|gbm(\[.*\])?)", lines[1]["message"])
     assert re.match(r"task end: failed after \d+\.\d\ds: RegionDataError: region 'r001': no order history", lines[3]["message"])
     assert lines[3]["level"] == "ERROR"
     text = captured.getvalue()
