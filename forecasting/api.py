@@ -33,12 +33,9 @@ import pandas as pd
 
 from forecasting.errors import UsageError
 from forecasting.results import BacktestResult, ForecastResult
+from forecasting.runs.backends import open_cluster
 
 __all__ = ["backtest", "champions", "forecast"]
-
-#: What ``cluster`` may be, besides a ``distributed.Client``.
-Cluster = str
-
 
 def backtest(
     cache,
@@ -128,7 +125,7 @@ def backtest(
     job_config = load_config(config)
     regions = _region_list(regions)
     plan = plan_backtest(cache, bt_config, job_config, regions)
-    with _folder(out) as folder, _executor(cluster, workers, job_config.retries, cache, cluster_options) as executor:
+    with _folder(out) as folder, open_cluster(cluster, workers=workers, retries=job_config.retries, cache_path=str(cache), **cluster_options) as executor:
         url = _store_url(store)
         summary = run_backtest(cache, folder, executor, bt_config, job_config, regions=regions, store=url,
                                show_progress=progress, plots=plots, plan=plan, keep_windows=True)
@@ -205,7 +202,7 @@ def forecast(
     use_champions = True if champion else (False if models else None)
     regions = _region_list(regions)
     plan = plan_nightly(cache, config, regions, run_date)
-    with _folder(out) as folder, _executor(cluster, workers, config.retries, cache, cluster_options) as executor:
+    with _folder(out) as folder, open_cluster(cluster, workers=workers, retries=config.retries, cache_path=str(cache), **cluster_options) as executor:
         summary = run_nightly(cache, folder, executor, config, regions=regions, store=_store_url(store),
                               cluster=cluster if isinstance(cluster, str) else "", show_progress=progress,
                               use_champions=use_champions, plan=plan)
@@ -290,29 +287,3 @@ def _folder(out) -> Iterator[Path]:
         return
     with tempfile.TemporaryDirectory(prefix="forecasting-") as tmp:
         yield Path(tmp)
-
-
-@contextlib.contextmanager
-def _executor(cluster, workers, retries: int, cache, options: dict):
-    """An executor for ``cluster``: a caller's ``distributed.Client`` (left open), or a back end opened and closed here."""
-    from forecasting.runs.backends import prepare_backend
-    from forecasting.runs.executors import DaskExecutor, serial_requested
-
-    if not isinstance(cluster, str):
-        if not _is_client(cluster):
-            raise UsageError(f"cluster must be a name, a scheduler address or a distributed.Client, got {cluster!r}",
-                             param="cluster")
-        yield DaskExecutor(cluster, retries=retries)
-        return
-    target = "serial" if serial_requested() else cluster
-    prepared = prepare_backend(target, workers=workers, retries=retries, cache_path=str(cache), **options)
-    with prepared.open() as executor:
-        yield executor
-
-
-def _is_client(obj) -> bool:
-    try:
-        from distributed import Client
-    except ImportError:  # no Dask installed: nothing can be a Client
-        return False
-    return isinstance(obj, Client)

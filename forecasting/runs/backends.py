@@ -241,6 +241,40 @@ def open_backend(target: str | Target, **options) -> Iterator:
 
 
 @contextlib.contextmanager
+def open_cluster(cluster, **options) -> Iterator:
+    """An executor for a target, or for a caller's connected ``distributed.Client`` (used, and left open).
+
+    A named target honours ``FORECASTING_SERIAL`` as the command line does; ``options`` as for
+    :func:`prepare_backend` (``retries`` also applies to a client).
+
+    Raises
+    ------
+    UsageError
+        ``cluster`` is neither a target nor a ``distributed.Client`` (``param="cluster"``), or bad options.
+    ClusterError
+        The cluster cannot be started or reached.
+    """
+    from forecasting.runs.executors import DaskExecutor, serial_requested
+
+    if not isinstance(cluster, (str, Target)):
+        if not _is_client(cluster):
+            raise UsageError(f"cluster must be a name, a scheduler address or a distributed.Client, got {cluster!r}",
+                             param="cluster")
+        yield DaskExecutor(cluster, retries=options.get("retries", 2))
+        return
+    with open_backend("serial" if serial_requested() else cluster, **options) as executor:
+        yield executor
+
+
+def _is_client(obj) -> bool:
+    try:
+        from distributed import Client
+    except ImportError:  # no Dask installed: nothing can be a Client
+        return False
+    return isinstance(obj, Client)
+
+
+@contextlib.contextmanager
 def open_serial(target: Target, retries: int = 2, **_other_backends_options) -> Iterator:
     """The built-in ``serial`` back end: no Dask, every job in this process."""
     from forecasting.runs.executors import SerialExecutor
