@@ -26,7 +26,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, InstanceOf
 
 from forecasting.config.base import ConfigModel
 from forecasting.config.fields import Duration, Fraction, WholeNumber, checked, parse_duration
-from forecasting.models.spec import ModelSpec, check_model, parse_models
+from forecasting.models.spec import ModelSpec, check_spec, parse_models
 
 NAMESPACE = "forecasting"
 
@@ -34,7 +34,7 @@ __all__ = ["NAMESPACE", "ForecastConfig", "Models", "load_config"]
 
 
 def _models(value: Any, key: str) -> tuple[ModelSpec, ...]:
-    return tuple(check_model(spec) for spec in parse_models(value))
+    return tuple(check_spec(spec) for spec in parse_models(value))
 
 
 def _at_least_one(value: tuple, key: str) -> tuple:
