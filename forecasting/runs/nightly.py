@@ -64,39 +64,27 @@ def run_status(n_failed: int, n_regions: int, max_failed_fraction: float) -> str
 
 
 def region_configs(store, config: ForecastConfig, regions: list[str], use_champions: bool | None, url: str) -> dict:
-    """Per-region job configs that use the regions' backtest champions.
-
-    A champion whose model is not available in this installation (a plug-in
-    that is not installed or failed to load) fails no region: its regions
-    use ``config``'s models, named in one warning.
-    """
+    """Per-region job configs that use the regions' backtest champions (where one is not available here: none)."""
     if use_champions is False:
         return {}
     champs = load_champions(store)
     if champs.empty:
         if use_champions:
-            raise UsageError(
-                f"use_champions: the results store {url} holds no champions; run a backtest with the same store first",
-                param="use_champions",
-            )
+            raise UsageError(f"use_champions: the results store {url} holds no champions; "
+                             "run a backtest with the same store first", param="use_champions")
         return {}
-    wanted = set(regions)
     out, unavailable = {}, {}
-    for row in champs.itertuples():
-        if row.region not in wanted:
-            continue
-        try:
-            spec = check_spec(ModelSpec.parse(row.model))
-        except ConfigError as exc:  # a plug-in not installed here, or broken: the configured models instead
+    for row in champs[champs.region.isin(set(regions))].itertuples():
+        try:  # a plug-in not installed here, or broken, fails no region: the configured models forecast it
+            out[row.region] = config.model_copy(update={"models": (check_spec(ModelSpec.parse(row.model)),),
+                                                        "interval_adjustment": float(row.interval_adjustment)})
+        except ConfigError as exc:
             unavailable.setdefault(f"{row.model} ({exc})", []).append(row.region)
-            continue
-        out[row.region] = config.model_copy(update={"models": (spec,), "interval_adjustment": float(row.interval_adjustment)})
     if unavailable:
-        log.warning("champions: not available here, so the configured models (%s) forecast their regions: %s",
-                    ",".join(m.label for m in config.models),
-                    "; ".join(f"{why}: regions {', '.join(sorted(rs))}" for why, rs in unavailable.items()))
+        log.warning("champions: not available here, so the configured models (%s) forecast their regions: %s", ",".join(
+            m.label for m in config.models), "; ".join(f"{why}: regions {', '.join(sorted(rs))}" for why, rs in unavailable.items()))
     log.info("models: backtest champions for %d regions, %s for the other %d",
-             len(out), ",".join(m.label for m in config.models), len(wanted) - len(out))
+             len(out), ",".join(m.label for m in config.models), len(set(regions)) - len(out))
     return out
 
 
