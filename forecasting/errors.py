@@ -71,6 +71,42 @@ class ConfigError(UsageError):
         return (type(self), (str(self), self.key))
 
 
+class PluginError(ConfigError):
+    """A configuration names a model plug-in that is installed but failed to load.
+
+    The message says which distribution provides it and why it failed (its
+    import raised, or its entry point names something that is not a model of
+    that name); :func:`forecasting.models.plugins.broken_plugins` has the same.
+    """
+
+
+class ModelContractError(AssertionError):
+    """A model class breaks the model contract (:func:`forecasting.models.checks.check_model`).
+
+    An :class:`AssertionError` rather than a :class:`ForecastingError`: it is
+    raised in a model author's tests, reports a bug in the model rather than
+    bad input, and pytest shows it as a failed assertion.
+
+    Parameters
+    ----------
+    model : str
+        The model class, ``module.QualName``.
+    check : str
+        The check that failed (``fit_returns_self``, ``pickle``...).
+    detail : str
+        What was wrong.
+    """
+
+    def __init__(self, model: str, check: str, detail: str):
+        self.model = model
+        self.check = check
+        self.detail = detail
+        super().__init__(f"{model} fails the model contract check {check!r}: {detail}")
+
+    def __reduce__(self):
+        return (type(self), (self.model, self.check, self.detail))
+
+
 def did_you_mean(word, choices, n: int = 1) -> str:
     """A ``" (did you mean 'x'?)"`` suffix naming up to ``n`` close matches, or ``""``.
 

@@ -55,6 +55,20 @@ def _frozen(value: Any) -> Any:
     return tuple(_frozen(v) for v in value) if isinstance(value, list) else value
 
 
+#: The built-in model families a backtest compares by default.
+BUILT_IN_MODELS = ("seasonal_naive", "seasonal_naive_local", "seasonal_median", "mstl", "sarimax", "gbm", "gbm_direct")
+
+
+def default_models() -> tuple[ModelSpec, ...]:
+    """Every model family: the built-in ones, then the plug-ins loaded in this process (sorted by name).
+
+    (Combinations are not among them: a backtest makes its own from the best models, see ``top_k``.)
+    """
+    from forecasting.models.plugins import plugin_models
+
+    return tuple(ModelSpec(n) for n in (*BUILT_IN_MODELS, *sorted(plugin_models())))
+
+
 def _model_name(value: str, key: str) -> str:
     ModelSpec(value).build()
     return value
@@ -77,8 +91,9 @@ class BacktestConfig(ConfigModel):
         Cutoffs from ``start`` to ``end`` (dates).  Without these and
         without ``cutoffs``: the last year of history.
     models : tuple of ModelSpec
-        Model families (with base parameters).  ``seasonal_naive`` is always
-        added: every comparison is made against it.
+        Model families (with base parameters); by default every one, the
+        installed plug-ins' too (:func:`default_models`).  ``seasonal_naive``
+        is always added: every comparison is made against it.
     grid : tuple
         ``(model name, ((param, values), ...))`` pairs: parameter sets searched
         over the same cutoffs.
@@ -101,9 +116,7 @@ class BacktestConfig(ConfigModel):
     cutoffs: Count | None = None
     start: Date | None = None
     end: Date | None = None
-    models: Models = tuple(
-        ModelSpec(n) for n in ("seasonal_naive", "seasonal_naive_local", "seasonal_median", "mstl", "sarimax", "gbm", "gbm_direct")
-    )
+    models: Annotated[Models, Field(default_factory=lambda: default_models())]
     grid: Grid = ()
     search: Annotated[Literal["grid", "random"], Field(description="'grid' or 'random'")] = "grid"
     n_samples: Count = 10

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -26,15 +27,36 @@ from pydantic import AfterValidator, BeforeValidator, Field, InstanceOf
 
 from forecasting.config.base import ConfigModel
 from forecasting.config.fields import Duration, Fraction, WholeNumber, checked, parse_duration
-from forecasting.models.spec import ModelSpec, check_model, parse_models
+from forecasting.errors import PluginError
+from forecasting.models.spec import ModelSpec, check_spec, parse_models
 
 NAMESPACE = "forecasting"
+
+log = logging.getLogger(__name__)
 
 __all__ = ["NAMESPACE", "ForecastConfig", "Models", "load_config"]
 
 
 def _models(value: Any, key: str) -> tuple[ModelSpec, ...]:
-    return tuple(check_model(spec) for spec in parse_models(value))
+    """Checked specs; those whose plug-in failed to load are left out, with one warning.
+
+    A broken plug-in is a problem of one installation (one worker image),
+    not of the config: the run goes on with the other models.  Only a list
+    left empty by it is an error (the plug-in's :class:`PluginError`).
+    Validating the result again (a copy with overrides) warns no more: the
+    model is no longer in it.
+    """
+    kept, dropped = [], []
+    for spec in parse_models(value):
+        try:
+            kept.append(check_spec(spec))
+        except PluginError as exc:
+            dropped.append((spec, exc))
+    if dropped and not kept:
+        raise dropped[0][1]
+    if dropped:
+        log.warning("%s: leaving out %s: %s", key, ", ".join(s.label for s, _ in dropped), "; ".join(str(e) for _, e in dropped))
+    return tuple(kept)
 
 
 def _at_least_one(value: tuple, key: str) -> tuple:
@@ -44,7 +66,8 @@ def _at_least_one(value: tuple, key: str) -> tuple:
 
 
 #: Models of the registry with their parameters: ``[a, {b: {param: value}}]``, ``{a: {}, b: {...}}``,
-#: ``"a,b"`` or specs; each must build (unknown names and parameters get a did-you-mean).
+#: ``"a,b"`` or specs; each must build (unknown names and parameters get a did-you-mean); a plug-in
+#: that failed to load is left out with a warning (an error if it leaves no model).
 Models = Annotated[tuple[InstanceOf[ModelSpec], ...], BeforeValidator(checked(_models))]
 
 

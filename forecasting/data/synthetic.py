@@ -27,8 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from forecasting.data.cache import RegionData
 from forecasting.data.cache_writer import CacheWriter
-from forecasting.data.timestamps import freq_seconds, to_epoch_seconds
+from forecasting.data.timestamps import freq_seconds, from_epoch_seconds, to_epoch_seconds
 from forecasting.data.schema import FREQUENCIES
 from forecasting.errors import UsageError
 from forecasting.data.moon import moon_illumination
@@ -107,6 +108,36 @@ def build_synthetic_cache(spec: SyntheticSpec, out) -> None:
             writer.add_promotions(region["promotions"])
         # Every slot is generated: none is a zero filled in for a missing row.
         writer.set_filled_slots({region: 0 for region in ids})
+
+
+def synthetic_region(spec: SyntheticSpec, i: int = 0) -> RegionData:
+    """Region number ``i`` of ``spec`` in memory, as a cache built from ``spec`` would load it.
+
+    For code that needs realistic data without a cache file (the model
+    contract checks of :func:`forecasting.models.check_model`).
+    """
+    spec = spec.validate()
+    holidays = _holiday_frame(spec)
+    region = generate_region(spec, i, holidays)
+    info, orders = region["info"], region["orders"]
+    series = pd.Series(orders["orders"].to_numpy(dtype=float), index=from_epoch_seconds(orders["ts"]), name="orders")
+    series.index.freq = spec.freq
+    exog = region["exogenous"].pivot(index="ts", columns="name", values="value").sort_index()
+    exog.index = from_epoch_seconds(exog.index)
+    exog.columns.name = None
+
+    def intervals(frame: pd.DataFrame, extra: list[str]) -> pd.DataFrame:
+        out = frame[extra].reset_index(drop=True)
+        out.insert(0, "start", from_epoch_seconds(frame["start_ts"]))
+        out.insert(1, "end", from_epoch_seconds(frame["end_ts"]))
+        return out
+
+    return RegionData(
+        region=info["region"], name=info["name"], timezone=info["timezone"], freq=spec.freq, orders=series,
+        exogenous=exog.astype(float), events=intervals(region["events"], ["kind", "name"]),
+        promotions=intervals(region["promotions"], ["name"]),
+        holidays=pd.DataFrame({"date": pd.to_datetime(holidays["date"]), "name": holidays["name"]}),
+    )
 
 
 def _holiday_frame(spec: SyntheticSpec) -> pd.DataFrame:

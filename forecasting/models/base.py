@@ -23,6 +23,33 @@ Data contract
 (point forecast) and one column per quantile in :data:`QUANTILES`
 (``q10``, ``q50``, ``q90``); every value finite and non-negative, quantile
 columns non-decreasing.
+
+Plug-in contract
+----------------
+A model of another distribution (a plug-in) is a :class:`Forecaster`
+subclass that keeps the contract above, declared in that distribution's
+metadata as an entry point of the ``forecasting.models`` group whose name
+is the class's ``name``::
+
+    [project.entry-points."forecasting.models"]
+    weekly_ridge = "weekly_ridge:WeeklyRidge"
+
+* ``name`` is new: a built-in model (or another plug-in's) is never
+  replaced, and a name taken makes the plug-in broken.
+* Parameters are keyword-only with defaults, stored as given; values are
+  validated in ``fit``.  Fitted state lives in attributes ending in ``_``.
+* The fitted model pickles and its class is importable by name on the
+  workers: the distribution must be installed in their environment too
+  (for YARN, in the packed environment).
+* ``fit`` and ``predict`` are deterministic (seed any randomness from a
+  parameter) and leave their inputs as they were.
+* :func:`forecasting.models.check_model` tests all of this; run it in the
+  plug-in's own tests.
+
+A plug-in whose import fails, whose entry point names no ``Forecaster``
+subclass, or one whose ``name`` is not the entry point's or is taken, is
+broken: reported once per process and left out
+(:mod:`forecasting.models.plugins`).
 """
 
 from __future__ import annotations

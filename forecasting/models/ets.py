@@ -86,7 +86,8 @@ class MSTLForecaster(Forecaster):
         y = y[: y.last_valid_index()]
         z = _fill_gaps(np.log1p(y.clip(lower=0)).to_numpy(), spd)
         n = len(z)
-        periods = [p for p in (spd, 7 * spd) if n >= 2 * p]
+        # Strictly more than two cycles: MSTL drops a period of half the history or more.
+        periods = [p for p in (spd, 7 * spd) if n > 2 * p]
 
         caught: list[str] = []
         with warnings.catch_warnings(record=True) as record:

@@ -3,17 +3,24 @@
 The classes fill it themselves: every subclass of
 :class:`forecasting.models.base.Forecaster` that sets its own ``name`` is
 registered when its module is imported (``Forecaster.__init_subclass__``), so
-there is no table to keep in step with the models.
+there is no table to keep in step with the models.  Installed plug-ins add
+theirs when :mod:`forecasting.models` is imported
+(:mod:`forecasting.models.plugins`); those that fail to load are kept in
+:data:`BROKEN`, so that naming one is an error that says so.
 """
 
 from __future__ import annotations
 
-from forecasting.errors import ConfigError, did_you_mean
+from forecasting.errors import ConfigError, PluginError, did_you_mean
 
 # No import of forecasting.models.base here: base imports this module to register its subclasses.
 
 #: Registered models by name (subclasses of forecasting.models.base.Forecaster).
 MODELS: dict[str, type] = {}
+
+#: Model plug-ins that failed to load in this process: entry-point name -> why
+#: (filled by :func:`forecasting.models.plugins.load_plugins`).
+BROKEN: dict[str, str] = {}
 
 
 def register(cls: type) -> None:
@@ -63,11 +70,16 @@ def make_model(name: str, params: dict | None = None):
 
     Raises
     ------
+    PluginError
+        If the name is that of a plug-in that failed to load (the message
+        says why).
     ConfigError
         If the name or a parameter name is unknown; the message suggests
         close matches and lists what is known.
     """
     cls = MODELS.get(name)
+    if cls is None and name in BROKEN:
+        raise PluginError(f"model {name!r} is a plug-in that failed to load ({BROKEN[name]}); fix or uninstall it")
     if cls is None:
         raise ConfigError(f"unknown model {name!r}{did_you_mean(name, MODELS, n=3)}; known models: {', '.join(available_models())}")
     params = dict(params or {})

@@ -2,7 +2,7 @@
 
 A :class:`ModelSpec` is plain, hashable data (it travels to workers inside
 each task); :meth:`ModelSpec.build` makes the model.  :func:`parse_models`
-reads the ``models:`` value of a config file, :func:`check_model` checks a
+reads the ``models:`` value of a config file, :func:`check_spec` checks a
 spec can be built.  Errors are :class:`ConfigError` without a source: the
 config that reads the value says where it came from.
 """
@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from forecasting.errors import ConfigError
+from forecasting.errors import ConfigError, PluginError
 from forecasting.models.registry import make_model
 
 #: The registry name of forecast combinations, whose label has a format of its own.
@@ -86,7 +86,7 @@ def parse_models(value: Any) -> tuple[ModelSpec, ...]:
     ConfigError
         The value has the wrong shape, or lists a model twice.  Names and
         parameters are not checked against the registry here
-        (:func:`check_model` does).
+        (:func:`check_spec` does).
     """
     if isinstance(value, str):
         value = [v.strip() for v in value.split(",") if v.strip()]
@@ -123,11 +123,16 @@ def parse_models(value: Any) -> tuple[ModelSpec, ...]:
     return tuple(specs)
 
 
-def check_model(spec: ModelSpec) -> ModelSpec:
+def check_spec(spec: ModelSpec) -> ModelSpec:
     """``spec``, after checking it builds; a combination's members must be two or more labels of models that build.
+
+    (Not :func:`forecasting.models.checks.check_model`, which checks that a
+    model class keeps the model contract.)
 
     Raises
     ------
+    PluginError
+        The model, or a combination member, is a plug-in that failed to load.
     ConfigError
         An unknown model or parameter (with a did-you-mean), or bad members.
     """
@@ -140,6 +145,8 @@ def check_model(spec: ModelSpec) -> ModelSpec:
     for label in members:
         try:
             ModelSpec.parse(label).build()
+        except PluginError as exc:  # keeps its type: a config leaves such a model out (see config.forecast)
+            raise PluginError(f"combination member {label!r}: {exc}") from None
         except ConfigError as exc:
             raise ConfigError(f"combination member {label!r}: {exc}") from None
         except (ValueError, TypeError, yaml.YAMLError):

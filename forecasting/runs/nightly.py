@@ -22,8 +22,8 @@ from forecasting.store.backtests import load_champions
 from forecasting.config.forecast import ForecastConfig
 from forecasting.data.cache import open_cache
 from forecasting.data.timestamps import freq_seconds, from_epoch_seconds
-from forecasting.errors import StoreError, UsageError
-from forecasting.models.spec import ModelSpec
+from forecasting.errors import ConfigError, StoreError, UsageError
+from forecasting.models.spec import ModelSpec, check_spec
 from forecasting.runs.loop import drain
 from forecasting.runs.outcomes import RegionFailure
 from forecasting.runs.tasks import RegionTask
@@ -64,25 +64,27 @@ def run_status(n_failed: int, n_regions: int, max_failed_fraction: float) -> str
 
 
 def region_configs(store, config: ForecastConfig, regions: list[str], use_champions: bool | None, url: str) -> dict:
-    """Per-region job configs that use the regions' backtest champions."""
+    """Per-region job configs that use the regions' backtest champions (where one is not available here: none)."""
     if use_champions is False:
         return {}
     champs = load_champions(store)
     if champs.empty:
         if use_champions:
-            raise UsageError(
-                f"use_champions: the results store {url} holds no champions; run a backtest with the same store first",
-                param="use_champions",
-            )
+            raise UsageError(f"use_champions: the results store {url} holds no champions; "
+                             "run a backtest with the same store first", param="use_champions")
         return {}
-    wanted = set(regions)
-    out = {
-        row.region: config.model_copy(update={"models": (ModelSpec.parse(row.model),), "interval_adjustment": float(row.interval_adjustment)})
-        for row in champs.itertuples()
-        if row.region in wanted
-    }
+    out, unavailable = {}, {}
+    for row in champs[champs.region.isin(set(regions))].itertuples():
+        try:  # a plug-in not installed here, or broken, fails no region: the configured models forecast it
+            out[row.region] = config.model_copy(update={"models": (check_spec(ModelSpec.parse(row.model)),),
+                                                        "interval_adjustment": float(row.interval_adjustment)})
+        except ConfigError as exc:
+            unavailable.setdefault(f"{row.model} ({exc})", []).append(row.region)
+    if unavailable:
+        log.warning("champions: not available here, so the configured models (%s) forecast their regions: %s", ",".join(
+            m.label for m in config.models), "; ".join(f"{why}: regions {', '.join(sorted(rs))}" for why, rs in unavailable.items()))
     log.info("models: backtest champions for %d regions, %s for the other %d",
-             len(out), ",".join(m.label for m in config.models), len(wanted) - len(out))
+             len(out), ",".join(m.label for m in config.models), len(set(regions)) - len(out))
     return out
 
 
