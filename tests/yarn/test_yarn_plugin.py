@@ -52,7 +52,7 @@ def test_yarn_workers_forecast_with_a_plugin_model_from_the_packed_environment(m
                  "environment": environment, "environment_visibility": "public", "deploy_timeout": "300s"},
     }))
     out = tmp_path / "results"
-    driver = [str(venv / "bin" / "python"), "-m", "forecasting.cli", "--log-level", "WARNING", "run", "--cluster", "yarn",
+    driver = [str(venv / "bin" / "python"), "-m", "forecasting.cli", "--log-level", "INFO", "run", "--cluster", "yarn",
               "--config", str(config), "--cache", str(cache), "--out", str(out), "--run-date", RUN_DATE]
     done = subprocess.run(driver, env=dict(os.environ), capture_output=True, text=True, timeout=840)
     assert done.returncode == errors.EXIT_OK, done.stderr
@@ -69,7 +69,7 @@ def test_yarn_workers_forecast_with_a_plugin_model_from_the_packed_environment(m
     (app,) = [a for a in mini_cluster.applications() if a["name"] == NAME]
     status = mini_cluster.status(app["id"])
     assert (status["State"], status["Final-State"]) == ("FINISHED", "SUCCEEDED")
-    # The workers' own logs (aggregated by YARN) show them running weekly_ridge's tasks.
+    # The workers' own logs (aggregated by YARN; INFO: each task's end names its model) show them running weekly_ridge.
     worker_logs = mini_cluster.logs(app["id"])
     assert "model=weekly_ridge" in worker_logs and "failed to load" not in worker_logs
     capsys.readouterr()
