@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -129,3 +131,24 @@ def test_the_nightly_run_forecasts_each_region_with_its_champion_and_the_plugin_
     assert {region: list(m) for region, m in used.items()} == {region: [model] for region, model in champion.items()}
     summary = json.loads((run / "run.json").read_text())
     assert not summary["failures"]
+
+
+@pytest.mark.slow  # a local-cluster backtest with gbm and a nightly run: about half a minute
+def test_the_readme_writing_a_model_commands_run_as_written(site, tmp_path):
+    readme = (PLUGIN.parents[1] / "README.md").read_text(encoding="utf-8")
+    start = readme.index("## Writing a model\n")
+    section = readme[start:readme.index("\n## ", start + 1)]
+    (block,) = [b for b in re.findall(r"```bash\n(.*?)```", section, flags=re.S)]
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    for line in block.strip().splitlines():
+        args = shlex.split(line)
+        if args[:2] == [".venv/bin/pip", "install"]:
+            continue  # installed by the fixture, into a folder of its own
+        program = {".venv/bin/python": sys.executable, "forecasting": CLI}[args[0]]
+        done = subprocess.run([program, *args[1:]], cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, f"{line}\n{done.stderr}"
+    (run,) = (tmp_path / "results" / "runs").iterdir()
+    assert "weekly_ridge" in set(pd.read_csv(tmp_path / "bt" / "leaderboard.csv").model)
+    champions = pd.read_csv(tmp_path / "bt" / "champions.csv").set_index("region").model
+    used = pd.read_csv(run / "forecasts.csv").groupby("region").model.first()
+    assert used.to_dict() == champions.to_dict()
