@@ -170,13 +170,18 @@ class MiniCluster:
         return pids
 
 
-def pack_checkout(work: Path, repo: Path = REPO, leave_out: tuple = ()) -> Path:
+def pack_checkout(work: Path, repo: Path = REPO, leave_out: tuple = (), extra: tuple = ()) -> Path:
     """A venv-pack archive of a copy of this virtualenv with ``repo`` installed for real.
 
     venv-pack (rightly) refuses editable installs, so the running virtualenv
     is copied to ``work/venv`` (without the site-packages distributions named
     in ``leave_out``) and the package reinstalled there from the checkout.
-    Used by the YARN tests, the log fixtures and the YARN benchmark.
+    ``extra`` are source folders of further distributions (a model plug-in
+    such as ``examples/plugin``) installed into the copy too, non-editable,
+    without their dependencies; each is built from a copy under ``work``, as
+    pip builds in the source tree.  The copy's ``bin/python`` can then drive
+    a run with them.  Used by the YARN tests, the log fixtures and the YARN
+    benchmark.
     """
     from deploy.packing import pack_environment
 
@@ -197,6 +202,13 @@ def pack_checkout(work: Path, repo: Path = REPO, leave_out: tuple = ()) -> Path:
         leftover.unlink()  # whatever the uninstall left of the editable install
     subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", str(repo)], check=True,
                    cwd=work, stdout=subprocess.DEVNULL)
+    for n, source in enumerate(extra):
+        copy = work / "extra" / f"{n}-{Path(source).name}"
+        if copy.exists():
+            shutil.rmtree(copy)
+        shutil.copytree(source, copy, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+        subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", str(copy)], check=True,
+                       cwd=work, stdout=subprocess.DEVNULL)
     archive = work / "environment.tar.gz"
     pack_environment(archive, prefix=env)
     return archive
