@@ -54,5 +54,6 @@ def test_plots_render_as_images(executed):
 
 
 def test_the_notebooks_own_model_is_backtested_beside_the_champions(executed):
-    table = outputs(cell_with(executed, "notebook_weekly_mean\"], cutoffs"))[0]["data"]["text/html"]
+    (table,) = [o["data"]["text/html"] for o in outputs(cell_with(executed, "notebook_weekly_mean\"], cutoffs"))
+                if o["output_type"] == "execute_result"]
     assert "notebook_weekly_mean" in table and "seasonal_naive" in table
