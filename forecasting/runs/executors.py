@@ -4,10 +4,13 @@ Two implementations share one small interface, ``run(fn, tasks)``:
 
 * :class:`SerialExecutor` calls the function in this process, in order, with
   no Dask at all (``FORECASTING_SERIAL=1``): step into a job with pdb.
-* :class:`DaskExecutor` submits one future per task to a
-  ``distributed.Client`` (one ``Client.map`` call, each future under its
-  task's deterministic key) and yields outcomes with ``as_completed``,
-  fetching finished results a batch at a time.
+* :class:`DaskExecutor` submits tasks to a ``distributed.Client``, about
+  two per worker thread at a time, and yields outcomes with
+  ``as_completed``, fetching finished results a batch at a time.  A job
+  that takes a while (a region's nightly forecast) is one Dask task under
+  its task's deterministic key; short jobs go several to a Dask task
+  (:mod:`forecasting.runs.batching`), so that Dask's own cost per task does
+  not outweigh them.
 
 Both give every exception the same treatment: a transient error raised by
 the job is retried ``retries`` times; what still fails (after the retries,
@@ -27,17 +30,21 @@ import logging
 import os
 import time
 import traceback
+from collections import deque
 from concurrent.futures import CancelledError
 from dataclasses import replace
 from typing import Callable, Iterable, Iterator, Protocol
 
 from forecasting.errors import ClusterError
 from forecasting.logs.events import log_event
+from forecasting.runs.batching import MAX_BATCH, BatchPlan, batch_key, run_batch, run_one
 from forecasting.runs.outcomes import TRANSIENT_ERRORS, RegionFailure
 
 log = logging.getLogger(__name__)
 
 SERIAL_ENV = "FORECASTING_SERIAL"
+#: Seconds between looks for new worker threads while no job has finished yet.
+POLL_S = 0.2
 
 
 def serial_requested() -> bool:
@@ -99,13 +106,16 @@ class DaskExecutor:
         Dask ``retries=``: extra attempts after the task raised (the job only
         raises transient errors).  Worker deaths are counted separately by
         the scheduler (``distributed.scheduler.allowed-failures``).
+    max_batch : int
+        The most short jobs one Dask task may carry (1: one Dask task per job).
     """
 
     name = "dask"
 
-    def __init__(self, client, retries: int = 2):
+    def __init__(self, client, retries: int = 2, max_batch: int = MAX_BATCH):
         self.client = client
         self.retries = retries
+        self.max_batch = max_batch
         #: Where workers find the cache, when not at the driver's path
         #: (on YARN: the key it was shipped under, in each container).
         self.worker_cache_path: str | None = None
@@ -123,30 +133,86 @@ class DaskExecutor:
     def run(self, fn: Callable, tasks: Iterable) -> Iterator:
         from distributed import as_completed
 
-        tasks = list(tasks)
-        by_key = {t.key: t for t in tasks}
-        # One map call is one graph update for all tasks (a submit per task is
-        # one scheduler message each); the keys are the tasks' own.
-        futures = self.client.map(fn, tasks, key=[t.key for t in tasks], retries=self.retries)
+        queue = deque((t, False) for t in tasks)  # (task, must run alone)
+        plan = BatchPlan(max_batch=self.max_batch)
+        inflight: dict = {}  # future -> the tasks it runs (one: under the task's own key)
+        done = as_completed()
         try:
-            # Results are fetched a batch of finished futures at a time: one
-            # gather per batch, not a blocking round trip per task, which was
-            # most of the engine's per-task overhead (bench/overheads.py).
-            for batch in as_completed(futures).batches():
-                finished = [f for f in batch if f.status == "finished"]
-                results = self._gather(finished)
+            while queue or inflight:
+                self._top_up(fn, queue, inflight, plan, done)
+                # Finished futures a batch at a time: one gather per batch, not a
+                # blocking round trip per task (bench/overheads.py).
+                batch = self._next_finished(done, waiting_for_estimate=plan.estimate_s is None)
+                results = self._gather([f for f in batch if f.status == "finished"])
                 for future in batch:
-                    if future.key in results:
-                        yield results[future.key]
-                    else:
-                        yield self._outcome(future, by_key[future.key], futures)
+                    jobs = inflight.pop(future)
+                    pairs = results.get(future.key)
+                    if pairs is None and len(jobs) > 1 and self._worker_died(future):
+                        # One job may have sunk the worker, not all of them: each runs again alone.
+                        log.warning("a batch of %d short jobs lost its worker; running them one by one", len(jobs))
+                        queue.extendleft((t, True) for t in reversed(jobs))
+                    elif pairs is None:
+                        unfinished = len(queue) + sum(len(j) for f, j in inflight.items() if not f.done()) + len(jobs)
+                        pairs = self._late_result(future, jobs, unfinished)
+                    for outcome, seconds in pairs or ():
+                        if seconds is not None:
+                            plan.observe(seconds)
+                        yield outcome
                     future.release()
         finally:
             # On an early exit (Ctrl-C, a store error) nothing should keep
             # computing on the cluster on our behalf.
-            pending = [f for f in futures if not f.done()]
+            pending = [f for f in inflight if not f.done()]
             if pending and self.client.status == "running":
                 self.client.cancel(pending)
+
+    def _top_up(self, fn, queue: deque, inflight: dict, plan: BatchPlan, done) -> None:
+        """Submit work until each worker thread has about two Dask tasks queued or running."""
+        threads = self._threads()
+        singles, batches = [], []
+        while queue and len(inflight) + len(singles) + len(batches) < 2 * threads:
+            size = plan.size(len(queue), threads)
+            if size == 1 or queue[0][1]:
+                singles.append(queue.popleft()[0])
+            else:
+                jobs = []
+                while queue and len(jobs) < size and not queue[0][1]:
+                    jobs.append(queue.popleft()[0])
+                batches.append(jobs)
+        # One map call per kind is one graph update for all of them; a job
+        # alone keeps its task's own key, a batch gets one of its own.
+        if singles:
+            futures = self.client.map(run_one, singles, key=[t.key for t in singles], retries=self.retries, fn=fn)
+            for future, task in zip(futures, singles):
+                inflight[future] = (task,)
+                done.add(future)
+        if batches:
+            futures = self.client.map(run_batch, batches, key=[batch_key(b) for b in batches], fn=fn,
+                                      in_place_retries=self.retries)
+            for future, jobs in zip(futures, batches):
+                inflight[future] = tuple(jobs)
+                done.add(future)
+
+    def _threads(self) -> int:
+        """Worker threads the scheduler last told this client of (at least 1)."""
+        try:
+            workers = self.client.scheduler_info().get("workers", {})
+            return max(1, sum(w.get("nthreads", 1) for w in workers.values()))
+        except Exception:  # noqa: BLE001 - a client in trouble: _outcome reports it
+            return 1
+
+    @staticmethod
+    def _next_finished(done, waiting_for_estimate: bool) -> list:
+        """The futures that finished; while no estimate exists, wake up now and then to feed new workers."""
+        if not waiting_for_estimate or done.has_ready() or done.is_empty():
+            return done.next_batch(block=not done.is_empty())
+        with done.thread_condition:
+            done.thread_condition.wait(timeout=POLL_S)
+        return done.next_batch(block=False)
+
+    @staticmethod
+    def _worker_died(future) -> bool:
+        return future.status == "error" and type(future.exception()).__name__ == "KilledWorker"
 
     def _gather(self, finished: list) -> dict:
         """Results of finished futures by key, in one round trip; {} if that fails (then each is asked alone)."""
@@ -157,8 +223,8 @@ class DaskExecutor:
         except Exception:  # noqa: BLE001 - e.g. a result lost with its worker: _outcome sorts each out
             return {}
 
-    def _outcome(self, future, task, futures: list):
-        """The outcome of a future whose result was not gathered with its batch."""
+    def _late_result(self, future, jobs: tuple, unfinished: int) -> list:
+        """``[(outcome, seconds or None), ...]`` of a future whose result was not gathered with its batch."""
         fetch_error = None
         if future.status != "error" and not future.cancelled():
             # Finished (its batch's gather failed) or lost with its worker:
@@ -167,6 +233,10 @@ class DaskExecutor:
                 return future.result()
             except Exception as exc:  # noqa: BLE001 - the recomputation failed, or the fetch did: see below
                 fetch_error = exc
+        return [(self._failure(future, task, unfinished, fetch_error), None) for task in jobs]
+
+    def _failure(self, future, task, unfinished: int, fetch_error):
+        """The failure of one job whose future errored, was cancelled, or whose result could not be fetched."""
         if future.cancelled():
             if self.client.status != "running":
                 # The scheduler died (or its host): every unfinished task
@@ -174,7 +244,7 @@ class DaskExecutor:
                 # region; the driver marks it failed, --resume completes it.
                 raise ClusterError(
                     f"lost the Dask scheduler {self._scheduler_address()} with "
-                    f"{sum(not f.done() or f.cancelled() for f in futures)} regions unfinished"
+                    f"{unfinished} regions unfinished"
                 )
             # Cancelled while the client is connected: not the region's fault.
             exc = CancelledError(f"task {future.key} was cancelled (scheduler restarted or connection lost)")
