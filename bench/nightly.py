@@ -162,18 +162,25 @@ def main(regions: int = 50, days: int = 365, repeat: int = 1, workers: int = 2, 
     return result
 
 
+#: Issue 17's targets for 2 workers on 2 cores: speed-up over serial, compute only and with start-up.
+COMPUTE_SPEEDUP = 1.9
+WHOLE_SPEEDUP = 1.8
+
+
 def targets(rows: list[dict], workers: int) -> list[dict]:
     out = []
     for r in rows:
         if r["key"] in ("serial",) or r["workers"] != 2:
             continue
-        if r["status"] != "ok" or r["speedup"] is None:
-            out.append({"target": f"nightly: {r['tool']}: speed-up >= 1.8 on 2 cores", "value": None, "ok": False,
-                        "result": f"not measured ({r['status']}: {r['reason'] or 'no serial baseline'})"})
-            continue
-        s = r["speedup"]
-        out.append({"target": f"nightly: {r['tool']}: speed-up >= 1.8 on 2 cores", "value": s, "ok": s >= 1.8,
-                    "result": verdict(s >= 1.8, f"{1.8 - s:.2f}")})
+        for what, column, goal in (("compute only", "speedup", COMPUTE_SPEEDUP),
+                                   ("with start-up", "speedup_with_startup", WHOLE_SPEEDUP)):
+            target = f"nightly: {r['tool']}: speed-up {what} >= {goal} on 2 cores"
+            s = r.get(column)
+            if r["status"] != "ok" or s is None:
+                out.append({"target": target, "value": None, "ok": False,
+                            "result": f"not measured ({r['status']}: {r['reason'] or 'no serial baseline'})"})
+                continue
+            out.append({"target": target, "value": s, "ok": s >= goal, "result": verdict(s >= goal, f"{goal - s:.2f}")})
     peaks = [r["peak_worker_rss_mib"] for r in rows if r.get("peak_worker_rss_mib")]
     if peaks:
         p = max(peaks)
