@@ -69,6 +69,25 @@ def run_batch(tasks: Sequence, fn: Callable, in_place_retries: int = 2) -> list:
     return out
 
 
+def next_finished(done, poll_s: float | None = None) -> list:
+    """The futures of ``done`` (a ``distributed.as_completed``) that finished, waiting for at least one.
+
+    With ``poll_s``, return after that long even if none did (possibly
+    empty), so that the caller can hand work to workers that joined
+    meanwhile.
+    """
+    if poll_s is None or done.is_empty():
+        return done.next_batch(block=not done.is_empty())
+    condition = getattr(done, "thread_condition", None)  # notified under its lock after each completion
+    if condition is None:
+        time.sleep(0 if done.has_ready() else poll_s)
+    else:
+        with condition:
+            if not done.has_ready():
+                condition.wait(timeout=poll_s)
+    return done.next_batch(block=False)
+
+
 def batch_key(tasks: Sequence) -> str:
     """A batch's Dask key: deterministic, and never a job's own key."""
     return f"batch-{len(tasks)}-{tasks[0].key}"

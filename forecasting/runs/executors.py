@@ -37,7 +37,7 @@ from typing import Callable, Iterable, Iterator, Protocol
 
 from forecasting.errors import ClusterError
 from forecasting.logs.events import log_event
-from forecasting.runs.batching import MAX_BATCH, BatchPlan, batch_key, run_batch, run_one
+from forecasting.runs.batching import MAX_BATCH, BatchPlan, batch_key, next_finished, run_batch, run_one
 from forecasting.runs.outcomes import TRANSIENT_ERRORS, RegionFailure
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ class DaskExecutor:
                 self._top_up(fn, queue, inflight, plan, done)
                 # Finished futures a batch at a time: one gather per batch, not a
                 # blocking round trip per task (bench/overheads.py).
-                batch = self._next_finished(done, waiting_for_estimate=plan.estimate_s is None)
+                batch = next_finished(done, poll_s=POLL_S if plan.estimate_s is None else None)
                 results = self._gather([f for f in batch if f.status == "finished"])
                 for future in batch:
                     jobs = inflight.pop(future)
@@ -200,15 +200,6 @@ class DaskExecutor:
             return max(1, sum(w.get("nthreads", 1) for w in workers.values()))
         except Exception:  # noqa: BLE001 - a client in trouble: _outcome reports it
             return 1
-
-    @staticmethod
-    def _next_finished(done, waiting_for_estimate: bool) -> list:
-        """The futures that finished; while no estimate exists, wake up now and then to feed new workers."""
-        if not waiting_for_estimate or done.has_ready() or done.is_empty():
-            return done.next_batch(block=not done.is_empty())
-        with done.thread_condition:
-            done.thread_condition.wait(timeout=POLL_S)
-        return done.next_batch(block=False)
 
     @staticmethod
     def _worker_died(future) -> bool:
