@@ -3,12 +3,13 @@
 A Dask task costs the scheduler, the worker and the client a few
 milliseconds of CPU around the job it runs (messages, state transitions,
 fetching the result): nothing next to a region's multi-second nightly job,
-most of the time of a 50 ms one, and all of it for a near-empty one
+a tenth or more of a 50 ms one, and all of it for a near-empty one
 (``python -m bench overheads``; BENCHMARKS.md).  Like joblib's automatic
 batch size, :class:`BatchPlan` learns how long jobs take from the ones that
 finished and, when they are short, packs several into one Dask task
-(:func:`run_batch`), sized to take about :data:`TARGET_S`; long jobs stay one
-Dask task each under their own key (:func:`run_one`).  Batches shrink
+(:func:`run_batch`), sized to take about :data:`TARGET_S`; jobs over
+``TARGET_S / MIN_BATCH`` (125 ms) stay one Dask task each under their own
+key (:func:`run_one`).  Batches shrink
 towards the end of a run (never more than a quarter of each worker
 thread's share of what is left), so no worker waits for a last big batch.
 
@@ -33,6 +34,8 @@ from forecasting.runs.outcomes import TRANSIENT_ERRORS, RegionFailure
 TARGET_S = 0.5
 #: The most jobs in one batch.
 MAX_BATCH = 64
+#: The fewest jobs a batch is worth forming for (so jobs over TARGET_S / MIN_BATCH always run alone).
+MIN_BATCH = 4
 #: Observations before any batch is formed: a worker's first job may include one-off imports.
 MIN_OBSERVED = 3
 #: Durations the estimate is the median of (the most recent ones).
@@ -123,7 +126,9 @@ class BatchPlan:
     def size(self, remaining: int, threads: int) -> int:
         """Jobs for the next Dask task, with ``remaining`` jobs not yet submitted and ``threads`` worker threads."""
         estimate = self.estimate_s
-        if estimate is None or estimate >= self.target_s / 2 or self.max_batch <= 1:
+        # Batching pays when it packs at least MIN_BATCH jobs; a job of a
+        # second or so stays its own Dask task, under its own key.
+        if estimate is None or estimate * MIN_BATCH > self.target_s or self.max_batch <= 1:
             return 1
         by_time = self.max_batch if estimate <= 0 else int(self.target_s / estimate)
         # Guided self-scheduling: the tail of a run is handed out in ever smaller pieces.

@@ -11,7 +11,7 @@ import pytest
 from distributed import get_task_stream
 
 from deploy.clusters import open_executor
-from forecasting.runs.batching import MIN_OBSERVED, BatchPlan, batch_key, run_batch
+from forecasting.runs.batching import MIN_BATCH, MIN_OBSERVED, BatchPlan, batch_key, run_batch
 from forecasting.runs.executors import DaskExecutor
 from forecasting.runs.outcomes import RegionFailure
 
@@ -59,8 +59,8 @@ def test_no_batch_before_enough_jobs_finished_nor_for_long_jobs():
     assert plan.size(remaining=1000, threads=2) > 1
     slow = BatchPlan(target_s=0.5)
     for _ in range(10):
-        slow.observe(0.3)  # over half the target: a batch would hold fewer than two
-    assert slow.size(remaining=1000, threads=2) == 1
+        slow.observe(0.13)  # a batch of the target's length would hold fewer than MIN_BATCH jobs
+    assert 0.13 * MIN_BATCH > 0.5 and slow.size(remaining=1000, threads=2) == 1
 
 
 @pytest.mark.parametrize("job_s", [0.0, 0.001, 0.02, 0.1])
@@ -69,7 +69,7 @@ def test_batches_take_about_the_target_and_shrink_towards_the_end(job_s):
     for _ in range(10):
         plan.observe(job_s)
     big = plan.size(remaining=10_000, threads=2)
-    assert 2 <= big <= 64
+    assert MIN_BATCH <= big <= 64
     if job_s:
         assert big * job_s <= 0.5
     for remaining in (200, 40, 9, 3, 1):
