@@ -93,7 +93,8 @@ class PreloadModels(WorkerPlugin):
         self.done = threading.Event()
         # Once the worker has registered: a thread importing next to the registration would hold
         # the GIL it needs, and every worker registered is what the driver's cluster start waits for.
-        asyncio.ensure_future(self._start_when_running(worker))
+        # (Held: the event loop keeps only a weak reference to a task.)
+        self._starter = asyncio.ensure_future(self._start_when_running(worker))
 
     async def _start_when_running(self, worker, wait_s: float = 30.0) -> None:
         from distributed.core import Status
