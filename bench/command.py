@@ -58,7 +58,7 @@ MILESTONES = (
     ("cluster_started_s", "local cluster started (scheduler and every worker process registered)"),
     ("cluster_ready_s", "client connected: the command holds the executor"),
     ("workers_preloaded_s", "every worker has imported the models (background preload, `deploy.preload`)"),
-    ("first_task_s", "first task running (the first worker's `task start` line)"),
+    ("first_task_s", "first task running (the first `task start` line)"),
     ("first_result_s", "first result (the first `task end` line)"),
     ("exit_s", "command exited"),
 )
@@ -260,8 +260,9 @@ Where the time goes until the first result (medians; `-`: not reached by that co
 
 The milestones are the command's own: with `FORECASTING_TIMELINE=FILE` the CLI, the local cluster and each worker
 append the time of each to `FILE` (`forecasting/logs/timeline.py`; without it nothing is written); the first task
-and the first result are the workers' `task start` / `task end` log lines; all from the moment the benchmark
-started the command. CPU utilisation: CPU seconds of the command's whole process tree / (wall x cores).
+and the first result are the first `task start` / `task end` log lines (a worker's; the serial command's own); all
+from the moment the benchmark started the command. The workers import the models in the background once they have
+registered (`deploy/preload.py`); `--compare-preload` adds the local command with that turned off. CPU utilisation: CPU seconds of the command's whole process tree / (wall x cores).
 
 Targets:
 {targets_text(r['targets'])}
