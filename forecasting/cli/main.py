@@ -123,9 +123,13 @@ def configure_logging(level: str) -> contextlib.AbstractContextManager:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``forecasting`` console script."""
+    from forecasting.logs.timeline import mark
+
+    mark("cli_start")  # (FORECASTING_TIMELINE only: python -m bench command)
     args = None
     try:
         args = build_parser().parse_args(argv)
+        mark("cli_parsed")
         with configure_logging(args.log_level):
             code = args.func(args)
             sys.stdout.flush()  # a closed pipe shows here, where it is handled

@@ -31,6 +31,7 @@ def cmd_run(args) -> int:
     """Check everything, open the cluster, run the nightly job, print its summary; exit 0, 1 or 3."""
     from forecasting.config.forecast import load_config
     from forecasting.logs.records import log_file
+    from forecasting.logs.timeline import mark
     from forecasting.runs.nightly import plan_nightly, run_nightly
 
     config = load_config(args.config).with_overrides(
@@ -58,7 +59,9 @@ def cmd_run(args) -> int:
     if args.resume:
         jobs.check_cache(cache)
     jobs.make_folders(args, log_dir)
+    mark("planned")
     with log_file(log_dir / "driver" / "driver.log"), prepared.open() as executor:
+        mark("cluster_ready")
         log.info("logs of this run's processes: %s ('forecasting logs %s' summarizes them)", log_dir, log_dir)
         summary = run_nightly(
             cache,
