@@ -263,7 +263,8 @@ def _execute(results, executor, plan: NightlyPlan, configs: dict, out_dir: Path,
     started = time.monotonic()
     try:
         results.mark_running(run_id, plan.todo)
-        drain(executor, tasks, lambda outcome: results.record(run_id, outcome), show_progress=show_progress)
+        drain(executor, tasks, lambda outcome: results.record(run_id, outcome), show_progress=show_progress,
+              record_many=lambda outcomes: results.record_many(run_id, outcomes))
         outcomes = results.region_outcomes(run_id)
         n_failed = int((outcomes.status != "ok").sum())
         status = run_status(n_failed, plan.n_regions, config.max_failed_fraction)

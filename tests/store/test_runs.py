@@ -40,3 +40,14 @@ def test_slot_rows_are_the_frames_slots_with_the_shared_keys():
                for r in rows)
     nulls = slot_rows(frame, ("actual", "yhat"), {"region": "a"}, nan_as_null=True)
     assert [r["actual"] for r in nulls] == [1.5, None, 3.0] and [r["yhat"] for r in nulls] == [1.0, 2.0, 3.0]
+
+
+def test_regions_recorded_together_are_written_all_or_none(store, region_result):
+    store.record_many("run1", [region_result("a", 5.0), region_result("b", 6.0)])
+    assert sorted(store.forecasts("run1").groupby("region").yhat.first().items()) == [("a", 5.0), ("b", 6.0)]
+    broken = region_result("b", 8.0)
+    object.__setattr__(broken, "forecast", broken.forecast.drop(columns="q90"))  # fails half-way through the group
+    with pytest.raises(KeyError):
+        store.record_many("run1", [region_result("a", 7.0), broken])
+    assert sorted(store.forecasts("run1").groupby("region").yhat.first().items()) == [("a", 5.0), ("b", 6.0)]
+    assert store.region_outcomes("run1").attempts.tolist() == [1, 1]
