@@ -26,8 +26,9 @@ alone.  Measured, per run:
   writes that record outcomes;
 * **driver time per region**: CPU time of the driving thread
   (``time.thread_time``) from the first to the last outcome of the driver
-  loop (:func:`forecasting.runs.loop.drain`: handling results, writing
-  them, logging, progress), per region, against **a region's task time**:
+  loop (:func:`forecasting.runs.loop.drain`: handling results, logging,
+  progress, writing them), plus the CPU time of the store writes that the
+  loop hands to its writer thread, per region, against **a region's task time**:
   the mean of the regions' own job time (``RegionResult.timings["total"]``,
   stored as ``region_runs.duration_s``).  The driver process's CPU over
   all its threads (scheduler, nannies, client included) is reported beside it.
@@ -93,22 +94,33 @@ def _rss_mib() -> float:
 
 @contextlib.contextmanager
 def timed_store_writes():
-    """Clock every write transaction of the results store: ``{what: [count, seconds]}`` (this process only)."""
+    """Clock every write transaction of the results store (this process only).
+
+    Yields ``{what: [count, seconds, cpu_seconds_off_main]}``: the last is the
+    CPU time of the writes made on threads other than the main thread (the
+    driver's store writer), which the driving thread's own clock misses.
+    """
+    import threading
+
     from forecasting.store.database import Store
 
     original = Store._write
     stats: dict[str, list] = {}
+    main = threading.main_thread()
 
     @contextlib.contextmanager
     def _write(self, what):
-        t0 = time.perf_counter()
+        what = "recording outcomes" if "outcome" in what else what  # one, or a group of them
+        t0, cpu0 = time.perf_counter(), time.thread_time()
         try:
             with original(self, what) as conn:
                 yield conn
         finally:
-            entry = stats.setdefault(what, [0, 0.0])
+            entry = stats.setdefault(what, [0, 0.0, 0.0])
             entry[0] += 1
             entry[1] += time.perf_counter() - t0
+            if threading.current_thread() is not main:
+                entry[2] += time.thread_time() - cpu0
 
     Store._write = _write
     try:
@@ -181,19 +193,22 @@ def measure_size(cache: str, out: str, regions: int, workers: int) -> dict:
     finally:
         store.close()
     n = summary.n_regions
-    outcome_writes = [v for k, v in writes.items() if "outcome" in k]
-    record_s = sum(s for _, s in outcome_writes)
-    store_s = sum(s for _, s in writes.values())
+    count, record_s, _ = writes.get("recording outcomes", [0, 0.0, 0.0])
+    store_s = sum(s for _, s, _ in writes.values())
+    # The driver loop's CPU: the driving thread's, and its store writes made on another thread.
+    loop_cpu = timed.loop_cpu_s + sum(c for _, _, c in writes.values())
     return {
         "regions": n, "startup_s": round(startup, 3), "wall_s": round(sw.wall, 3), "cpu_util": round(sw.util, 3),
         "wall_per_region_ms": round(sw.wall / n * 1000, 3),
         "rss_before_run_mib": round(rss_before, 1), "peak_rss_mib": round(peak, 1),
         "task_mean_s": round(statistics.fmean(durations), 5) if len(durations) else None,
-        "driver_loop_cpu_s": round(timed.loop_cpu_s, 3), "driver_loop_wall_s": round(timed.loop_wall_s, 3),
-        "driver_loop_cpu_per_region_ms": round(timed.loop_cpu_s / n * 1000, 3),
+        "driver_loop_cpu_s": round(loop_cpu, 3), "driver_loop_wall_s": round(timed.loop_wall_s, 3),
+        "driver_loop_cpu_per_region_ms": round(loop_cpu / n * 1000, 3),
         "driver_process_cpu_per_region_ms": round(driver_cpu / n * 1000, 3),
         "store_write_s": round(store_s, 3), "store_outcome_write_s": round(record_s, 3),
-        "store_writes": {k: {"count": c, "seconds": round(s, 3)} for k, (c, s) in writes.items()},
+        "store_writes": {k: {"count": c, "seconds": round(s, 3), "cpu_s_off_main_thread": round(o, 3)}
+                         for k, (c, s, o) in writes.items()},
+        "store_outcome_transactions": count,
         "store_rows": forecast_rows + n,
         "store_rows_per_s": round((forecast_rows + n) / record_s, 1) if record_s else None,
     }
@@ -246,6 +261,7 @@ def summarise(regions: int, runs: list[dict]) -> dict:
     rates = [r["store_rows_per_s"] for r in runs if r["store_rows_per_s"]]
     row["store_rows_per_s"] = round(statistics.median(rates), 1) if rates else None
     row["store_rows"] = runs[0]["store_rows"]
+    row["outcomes_per_store_write"] = round(regions / statistics.median(r["store_outcome_transactions"] for r in runs), 2)
     row["peak_rss_mib"] = max(r["peak_rss_mib"] for r in runs)
     row["store_share"] = round(row["store_write_s"] / row["wall_s"], 4) if row["wall_s"] else None
     row["driver_share"] = (round(row["driver_loop_cpu_per_region_ms"] / (row["task_mean_s"] * 1000), 4)
@@ -340,15 +356,15 @@ def _f(value, spec=".2f"):
 def markdown_table(rows: list[dict]) -> str:
     lines = ["| regions | wall (s) | wall per region (ms) | CPU utilisation | driver peak memory (MiB) | driver before the run (MiB) "
              "| driver loop CPU per region (ms) | driver process CPU per region (ms) | task time, mean (ms) "
-             "| driver / task | store writes (s) | store share of wall | store rows per s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| driver / task | store writes (s) | store share of wall | store rows per s | outcomes per store write |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(
             f"| {r['regions']} | {_f(r['wall_s'])} | {_f(r['wall_per_region_ms'])} | {_f(r['cpu_util'], '.0%')} "
             f"| {_f(r['peak_rss_mib'], '.0f')} | {_f(r['rss_before_run_mib'], '.0f')} | {_f(r['driver_loop_cpu_per_region_ms'])} "
             f"| {_f(r['driver_process_cpu_per_region_ms'])} | {_f(r['task_mean_s'] * 1000 if r['task_mean_s'] else None)} "
             f"| {_f(r['driver_share'], '.1%')} | {_f(r['store_write_s'])} | {_f(r['store_share'], '.1%')} "
-            f"| {_f(r['store_rows_per_s'], ',.0f')} |")
+            f"| {_f(r['store_rows_per_s'], ',.0f')} | {_f(r['outcomes_per_store_write'], '.1f')} |")
     return "\n".join(lines)
 
 
@@ -402,7 +418,8 @@ Wall: `run_nightly` on the started cluster (store writes and the run's files inc
 driver process's own peak resident set (VmHWM; on a local cluster it also hosts the scheduler, nannies and client).
 Driver loop CPU: CPU time of the driving thread over the driver loop; driver process CPU: all its threads.
 Task time: mean of the regions' job time on the workers. Store: time inside the results store's write
-transactions; rows per second: forecast and region rows / time in the writes that record outcomes.
+transactions; rows per second: forecast and region rows / time in the writes that record outcomes
+(the driver's writer thread writes every outcome that arrived during its previous write in one transaction).
 
 Targets:
 {targets_text(r['targets'])}
