@@ -283,3 +283,11 @@ def test_scale_targets_are_met_exactly_when_the_numbers_beat_them(met):
     _follows(flat, met, 1.25 if met else 2.56)
     _follows(store, met, 0.0999 if met else 0.10)
     assert "(worst size: 1000 regions)" in driver["target"] and "worst size: 5000 regions)" in store["target"]
+
+
+def test_scale_command_line():
+    from bench.__main__ import parser
+
+    args = parser().parse_args(["scale", "--sizes", "5,20", "--repeats", "2", "--workers", "2", "--quick", "--no-write"])
+    assert (args.sizes, args.repeat, args.workers, args.quick, args.no_write) == (("5", "20"), 2, 2, True, True)
+    assert parser().parse_args(["scale"]).sizes == ("100", "1000", "5000")
