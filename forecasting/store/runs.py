@@ -21,7 +21,7 @@ import forecasting
 from forecasting.data.timestamps import from_epoch_seconds
 from forecasting.errors import UsageError
 from forecasting.models.base import FORECAST_COLUMNS
-from forecasting.store.database import Store, slot_rows
+from forecasting.store.database import Store, insert_rows, slot_rows
 from forecasting.store.schema import forecasts, region_runs, runs
 
 
@@ -101,7 +101,7 @@ class ResultsStore(Store):
                 ),
             }
             keys = {"run_id": run_id, "region": outcome.region, "model": outcome.model}
-            conn.execute(forecasts.insert(), slot_rows(outcome.forecast, FORECAST_COLUMNS, keys))
+            insert_rows(conn, forecasts, slot_rows(outcome.forecast, FORECAST_COLUMNS, keys))
         else:
             values = {
                 "status": "failed",

@@ -51,3 +51,33 @@ def test_regions_recorded_together_are_written_all_or_none(store, region_result)
         store.record_many("run1", [region_result("a", 7.0), broken])
     assert sorted(store.forecasts("run1").groupby("region").yhat.first().items()) == [("a", 5.0), ("b", 6.0)]
     assert store.region_outcomes("run1").attempts.tolist() == [1, 1]
+
+
+@pytest.mark.parametrize("paramstyle", ["qmark", "named"])  # positional and named parameter styles of the driver
+def test_insert_rows_writes_what_sqlalchemys_insert_writes(tmp_path, paramstyle, region_result):
+    import sqlalchemy as sa
+
+    from forecasting.models.base import FORECAST_COLUMNS
+    from forecasting.store.database import insert_rows, open_engine, slot_rows
+    from forecasting.store.schema import forecasts
+
+    frame = region_result("a", 5.0).forecast
+    url = f"sqlite:///{tmp_path / 'r.sqlite'}"
+    engine = open_engine(url)
+    named = sa.create_engine(url, paramstyle=paramstyle)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO runs (run_id, kind, run_date, cache_path, cluster, config_json, config_hash, "
+                                 "code_version, started_at, status, n_regions, n_ok, n_failed) VALUES "
+                                 "('r', 'nightly', '2024-01-01', 'c', 's', '{}', 'h', 'v', 0, 'running', 2, 0, 0)"))
+            conn.execute(forecasts.insert(), slot_rows(frame, FORECAST_COLUMNS, {"run_id": "r", "region": "a", "model": "m"}))
+        with named.begin() as conn:
+            insert_rows(conn, forecasts, slot_rows(frame, FORECAST_COLUMNS, {"run_id": "r", "region": "b", "model": "m"}))
+            insert_rows(conn, forecasts, [])
+        with engine.connect() as conn:
+            got = conn.execute(sa.select(forecasts).order_by(forecasts.c.region, forecasts.c.ts)).all()
+    finally:
+        engine.dispose()
+        named.dispose()
+    a, b = [[tuple(r[i] for i in range(len(r)) if i != 1) for r in got if r.region == region] for region in "ab"]
+    assert len(a) == len(frame) and a == b
