@@ -2,8 +2,9 @@
 
 The nightly run and the backtest both hand their task list and a ``record``
 function (a write to the results store) to :func:`drain`.  An outcome is
-stored the moment it arrives, so an interrupted run keeps everything it
-computed and a resumed one recomputes only the rest.  The executor (serial
+stored the moment it arrives (the nightly run's writer thread groups those
+that arrive during a write into the next one), so an interrupted run keeps
+everything it computed and a resumed one recomputes only the rest.  The executor (serial
 or Dask, :mod:`forecasting.runs.executors`) is all the loop knows of the
 cluster.
 """
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 def drain(
     executor,
     tasks: Sequence,
-    record: Callable[[object], None],
+    record: Callable[[object], None] | None,
     *,
     unit: str = "regions",
     show_progress: bool = False,
@@ -40,9 +41,10 @@ def drain(
         Where the tasks run (``run(run_task, tasks)`` yields outcomes as they finish).
     tasks : sequence
         Task descriptors of :mod:`forecasting.runs.tasks`.
-    record : callable
+    record : callable or None
         Stores one outcome; an exception from it (a store error) stops the loop
-        and, through the executor, cancels what is still pending.
+        and, through the executor, cancels what is still pending.  Not used
+        (``None``) when ``record_many`` is given.
     unit : str
         What the progress bar counts.
     show_progress : bool
