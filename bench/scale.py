@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import os
+import queue as queue_module
 import resource
 import statistics
 import tempfile
@@ -236,8 +236,19 @@ def run_in_child(cache: Path, out: Path, regions: int, workers: int, timeout: fl
     queue = ctx.Queue()
     proc = ctx.Process(target=_child, args=(queue, str(cache), str(out), regions, workers), name=f"scale-{regions}")
     proc.start()
+    deadline = time.monotonic() + timeout
     try:
-        status, value = queue.get(timeout=timeout)
+        while True:
+            try:
+                status, value = queue.get(timeout=5)
+                break
+            except queue_module.Empty:
+                if not proc.is_alive():  # killed (out of memory?) before it could say why
+                    status, value = "failed", f"the child process died with exit code {proc.exitcode}"
+                    break
+                if time.monotonic() > deadline:
+                    status, value = "failed", f"no result after {timeout:.0f} s"
+                    break
     finally:
         proc.join(60)
         if proc.is_alive():  # pragma: no cover - a child stuck in teardown
@@ -386,7 +397,7 @@ def plot(rows: list[dict], path: Path) -> Path:
     mem.plot(xs, [r["peak_rss_mib"] for r in rows], "o-", color="tab:orange", label="driver peak (VmHWM)")
     mem.plot(xs, [r["rss_before_run_mib"] for r in rows], "s:", color="tab:green", label="driver before the run")
     mem.axhline(MEMORY_MAX_MIB, color="tab:red", ls="--", lw=1, label="1 GiB target")
-    mem.set(xscale="log", xlabel="regions", ylabel="MiB", title="Driver process memory", ylim=(0, MEMORY_MAX_MIB * 1.1))
+    mem.set(xscale="log", xlabel="regions", ylabel="MiB", title="Driver process memory", ylim=(0, 1.1 * max(MEMORY_MAX_MIB, *(r["peak_rss_mib"] for r in rows))))
     mem.legend(fontsize=8)
     for ax in (wall, mem):
         ax.set_xticks(xs, [f"{x:,}" for x in xs])
