@@ -1,4 +1,4 @@
-"""``python -m bench peers|nightly|command|backtest|overheads|accuracy|all [options]`` (``--help`` on each)."""
+"""``python -m bench peers|nightly|command|backtest|overheads|accuracy|scale|all [options]`` (``--help`` on each)."""
 
 from __future__ import annotations
 
@@ -83,6 +83,13 @@ def parser() -> argparse.ArgumentParser:
     ov.add_argument("--quick", action="store_true", help="tiny sizes: checks that everything runs")
     ov.add_argument("--no-write", action="store_true")
 
+    sc = sub.add_parser("scale", help="the nightly driver at 100, 1,000 and 5,000 regions: wall, driver memory and CPU, store")
+    sc.add_argument("--sizes", type=_csv, default=("100", "1000", "5000"), help="comma-separated region counts (default 100,1000,5000)")
+    repeats(sc, 1)
+    sc.add_argument("--workers", type=int, default=2)
+    sc.add_argument("--quick", action="store_true", help="tiny sizes (5 and 20 regions, 1 run): checks that it runs")
+    sc.add_argument("--no-write", action="store_true")
+
     al = sub.add_parser("all", help="peers, nightly (serial, local1, local2, yarn), backtest and overheads in one sitting")
     repeats(al, 3)
     al.add_argument("--nightly-repeats", type=int, default=1, help="runs of each nightly mode (default 1: ~13 min)")
@@ -141,6 +148,10 @@ def main(argv=None) -> dict:
             result = overheads.main(args.tasks, args.workers, args.repeat, args.regions, args.days)
         if write:
             overheads.write(result, command)
+    elif args.which == "scale":
+        from bench import scale
+
+        result = scale.main(tuple(int(n) for n in args.sizes), args.repeat, args.workers, write=write, quick=args.quick)
     else:
         from bench import everything
 

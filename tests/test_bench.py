@@ -329,3 +329,63 @@ def test_timeline_marks_only_when_asked_for(tmp_path, monkeypatch):
     mark("two")
     (t1, pid, name1), (t2, _, name2) = read_timeline(path)
     assert (name1, name2, pid) == ("one", "two", os.getpid()) and t1 <= t2
+
+
+def test_scale_quick_runs_each_size_in_its_own_process_and_writes_its_section(tmp_path):
+    from bench import scale
+
+    md = _skeleton(tmp_path)
+    r = scale.main(quick=True, benchmarks=md, results=tmp_path / "results")
+    assert r["sizes"] == list(scale.QUICK_SIZES) and r["models"] == ["seasonal_naive"]
+    for row, n in zip(r["rows"], scale.QUICK_SIZES):
+        (run,) = row["runs"]
+        assert row["regions"] == run["regions"] == n
+        assert row["wall_s"] > 0 and row["peak_rss_mib"] >= row["rss_before_run_mib"] > 0
+        assert row["task_mean_s"] > 0 and row["driver_loop_cpu_per_region_ms"] > 0 and row["store_write_s"] > 0
+        # Every region's outcome went through a timed store write (alone or grouped), with its forecast rows.
+        assert 1 <= run["store_writes"]["recording outcomes"]["count"] == run["store_outcome_transactions"] <= n
+        assert run["store_rows"] > n * 24 and row["store_rows_per_s"] > 0
+    # The verdicts follow from the rows written.
+    linear, driver, memory, flat, store = r["targets"]
+    small, large = r["rows"]
+    _follows(linear, linear["value"] <= 1.25, round(large["wall_per_region_ms"] / small["wall_per_region_ms"], 3))
+    _follows(memory, large["peak_rss_mib"] < 1024, large["peak_rss_mib"])
+    _follows(flat, flat["value"] <= 1.25, round(large["peak_rss_mib"] / small["peak_rss_mib"], 3))
+    _follows(driver, driver["value"] < 0.05, max(row["driver_share"] for row in r["rows"]))
+    _follows(store, store["value"] < 0.10, max(row["store_share"] for row in r["rows"]))
+    text = md.read_text()
+    assert "<!-- scale:start -->" in text and "## Nightly driver at scale" in text and "## Notes kept" in text
+    assert "Command: `python -m bench scale --quick`" in text and "driver peak memory" in text
+    assert json.loads((tmp_path / "results" / "scale.json").read_text())["sizes"] == list(scale.QUICK_SIZES)
+    assert (tmp_path / "results" / "scale.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _scale_row(regions, per_region_ms, driver_share, peak, store_share):
+    return {"regions": regions, "wall_per_region_ms": per_region_ms, "wall_s": per_region_ms * regions / 1000,
+            "driver_share": driver_share, "peak_rss_mib": peak, "store_share": store_share}
+
+
+@pytest.mark.parametrize("met", [True, False])
+def test_scale_targets_are_met_exactly_when_the_numbers_beat_them(met):
+    from bench import scale
+
+    # 100 regions is no reference for linearity: 1,000 is; the largest size's memory is judged, the worst shares.
+    rows = [_scale_row(100, 90.0, 0.01, 400, 0.02),
+            _scale_row(1000, 40.0, 0.049 if met else 0.05, 450, 0.02),
+            _scale_row(5000, 50.0 if met else 50.4, 0.02, 500 if met else 1024, 0.0999 if met else 0.10)]
+    linear, driver, memory, flat, store = scale.targets(rows)
+    assert "at 5000 regions <= 1.25x that at 1000" in linear["target"]
+    _follows(linear, met, 1.25 if met else 1.26)
+    _follows(driver, met, 0.049 if met else 0.05)
+    _follows(memory, met, 500 if met else 1024)
+    _follows(flat, met, 1.25 if met else 2.56)
+    _follows(store, met, 0.0999 if met else 0.10)
+    assert "(worst size: 1000 regions)" in driver["target"] and "worst size: 5000 regions)" in store["target"]
+
+
+def test_scale_command_line():
+    from bench.__main__ import parser
+
+    args = parser().parse_args(["scale", "--sizes", "5,20", "--repeats", "2", "--workers", "2", "--quick", "--no-write"])
+    assert (args.sizes, args.repeat, args.workers, args.quick, args.no_write) == (("5", "20"), 2, 2, True, True)
+    assert parser().parse_args(["scale"]).sizes == ("100", "1000", "5000")

@@ -3,8 +3,8 @@
 The driver is handed an executor (serial or Dask, see
 :mod:`forecasting.runs.executors`) and never knows what cluster is behind it.
 It reads only the list of regions from the cache, never their histories;
-each outcome is written to the results store as soon as it arrives, so a
-run that is interrupted keeps what it computed.
+each outcome is written to the results store as soon as it arrives (those
+arriving during a write share the next), so an interrupted run keeps them.
 """
 
 from __future__ import annotations
@@ -263,7 +263,7 @@ def _execute(results, executor, plan: NightlyPlan, configs: dict, out_dir: Path,
     started = time.monotonic()
     try:
         results.mark_running(run_id, plan.todo)
-        drain(executor, tasks, lambda outcome: results.record(run_id, outcome), show_progress=show_progress)
+        drain(executor, tasks, None, show_progress=show_progress, record_many=lambda group: results.record_many(run_id, group))
         outcomes = results.region_outcomes(run_id)
         n_failed = int((outcomes.status != "ok").sum())
         status = run_status(n_failed, plan.n_regions, config.max_failed_fraction)

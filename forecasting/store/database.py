@@ -12,6 +12,7 @@ failed write therefore leaves each outcome either as it was or complete.
 from __future__ import annotations
 
 import contextlib
+import functools
 from pathlib import Path
 from typing import Iterator
 
@@ -100,11 +101,33 @@ def slot_rows(frame: pd.DataFrame, columns, keys: dict, nan_as_null: bool = Fals
     nan_as_null : bool
         Store NaN as NULL (for nullable columns such as ``actual``).
     """
-    rows = pd.DataFrame({"ts": to_epoch_seconds(frame.index)})
+    # Plain lists zipped into dicts: DataFrame.to_dict("records") cost ~4.4 ms for a 672-slot forecast,
+    # a quarter of the driver thread's busy time at 1,000 regions in `python -m bench scale`; this takes ~0.7 ms.
+    names = ["ts", *columns, *keys]
+    values = [to_epoch_seconds(frame.index).tolist()]
     for col in columns:
-        rows[col] = frame[col].to_numpy(dtype=float)
-    if nan_as_null:
-        rows = rows.astype(object).where(rows.notna(), None)
-    for name, value in keys.items():
-        rows[name] = value
-    return rows.to_dict("records")
+        floats = frame[col].to_numpy(dtype=float).tolist()
+        values.append([None if v != v else v for v in floats] if nan_as_null else floats)
+    shared = tuple(keys.values())
+    return [dict(zip(names, (*slot, *shared))) for slot in zip(*values)]
+
+
+def insert_rows(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
+    """Insert ``rows`` (dicts with the same keys) into ``table`` with one executemany of the driver.
+
+    ``conn.execute(table.insert(), rows)`` processes every row's parameters
+    in Python: 3.5 of the 5.5 ms it took to insert a 672-slot forecast
+    (``python -m bench scale``).  Here the statement is compiled once per
+    dialect and keys and the rows go to the database driver as they are,
+    as tuples where its parameter style is positional (SQLite's is).
+    """
+    if not rows:
+        return
+    sql, order = _insert_statement(table, conn.dialect, tuple(rows[0]))
+    conn.exec_driver_sql(sql, [tuple(r[k] for k in order) for r in rows] if order else rows)
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_statement(table: sa.Table, dialect, keys: tuple) -> tuple[str, tuple | None]:
+    compiled = table.insert().compile(dialect=dialect, column_keys=list(keys))
+    return compiled.string, tuple(compiled.positiontup) if compiled.positional else None

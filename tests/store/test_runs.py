@@ -21,3 +21,63 @@ def test_bad_store_url_is_a_usage_error():
 
     with pytest.raises(UsageError, match="--store"):
         ResultsStore("notadb://x")
+
+
+def test_slot_rows_are_the_frames_slots_with_the_shared_keys():
+    import math
+
+    import pandas as pd
+
+    from forecasting.store.database import slot_rows
+
+    idx = pd.date_range("2024-03-31 00:00", periods=3, freq="h", tz="Europe/Berlin")  # across a DST change
+    frame = pd.DataFrame({"actual": [1.5, float("nan"), 3.0], "yhat": [1, 2, 3]}, index=idx)
+    rows = slot_rows(frame, ("actual", "yhat"), {"run_id": "r", "region": "a"})
+    assert [r["ts"] for r in rows] == [int(t.timestamp()) for t in idx]
+    assert all(type(r["ts"]) is int and type(r["yhat"]) is float for r in rows)
+    assert [r["yhat"] for r in rows] == [1.0, 2.0, 3.0] and math.isnan(rows[1]["actual"])
+    assert all(list(r) == ["ts", "actual", "yhat", "run_id", "region"] and r["run_id"] == "r" and r["region"] == "a"
+               for r in rows)
+    nulls = slot_rows(frame, ("actual", "yhat"), {"region": "a"}, nan_as_null=True)
+    assert [r["actual"] for r in nulls] == [1.5, None, 3.0] and [r["yhat"] for r in nulls] == [1.0, 2.0, 3.0]
+
+
+def test_regions_recorded_together_are_written_all_or_none(store, region_result):
+    store.record_many("run1", [region_result("a", 5.0), region_result("b", 6.0)])
+    assert sorted(store.forecasts("run1").groupby("region").yhat.first().items()) == [("a", 5.0), ("b", 6.0)]
+    broken = region_result("b", 8.0)
+    object.__setattr__(broken, "forecast", broken.forecast.drop(columns="q90"))  # fails half-way through the group
+    with pytest.raises(KeyError):
+        store.record_many("run1", [region_result("a", 7.0), broken])
+    assert sorted(store.forecasts("run1").groupby("region").yhat.first().items()) == [("a", 5.0), ("b", 6.0)]
+    assert store.region_outcomes("run1").attempts.tolist() == [1, 1]
+
+
+@pytest.mark.parametrize("paramstyle", ["qmark", "named"])  # positional and named parameter styles of the driver
+def test_insert_rows_writes_what_sqlalchemys_insert_writes(tmp_path, paramstyle, region_result):
+    import sqlalchemy as sa
+
+    from forecasting.models.base import FORECAST_COLUMNS
+    from forecasting.store.database import insert_rows, open_engine, slot_rows
+    from forecasting.store.schema import forecasts
+
+    frame = region_result("a", 5.0).forecast
+    url = f"sqlite:///{tmp_path / 'r.sqlite'}"
+    engine = open_engine(url)
+    named = sa.create_engine(url, paramstyle=paramstyle)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO runs (run_id, kind, run_date, cache_path, cluster, config_json, config_hash, "
+                                 "code_version, started_at, status, n_regions, n_ok, n_failed) VALUES "
+                                 "('r', 'nightly', '2024-01-01', 'c', 's', '{}', 'h', 'v', 0, 'running', 2, 0, 0)"))
+            conn.execute(forecasts.insert(), slot_rows(frame, FORECAST_COLUMNS, {"run_id": "r", "region": "a", "model": "m"}))
+        with named.begin() as conn:
+            insert_rows(conn, forecasts, slot_rows(frame, FORECAST_COLUMNS, {"run_id": "r", "region": "b", "model": "m"}))
+            insert_rows(conn, forecasts, [])
+        with engine.connect() as conn:
+            got = conn.execute(sa.select(forecasts).order_by(forecasts.c.region, forecasts.c.ts)).all()
+    finally:
+        engine.dispose()
+        named.dispose()
+    a, b = [[tuple(r[i] for i in range(len(r)) if i != 1) for r in got if r.region == region] for region in "ab"]
+    assert len(a) == len(frame) and a == b
