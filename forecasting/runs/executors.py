@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 SERIAL_ENV = "FORECASTING_SERIAL"
 #: Seconds between looks for new worker threads while no job has finished yet.
 POLL_S = 0.2
+#: The scheduler is asked how many worker threads there are at most this often.
+THREADS_S = 1.0
 
 
 def serial_requested() -> bool:
@@ -116,6 +118,7 @@ class DaskExecutor:
         self.client = client
         self.retries = retries
         self.max_batch = max_batch
+        self._threads_seen, self._threads_at = 1, -float("inf")
         #: Where workers find the cache, when not at the driver's path
         #: (on YARN: the key it was shipped under, in each container).
         self.worker_cache_path: str | None = None
@@ -194,12 +197,17 @@ class DaskExecutor:
                 done.add(future)
 
     def _threads(self) -> int:
-        """Worker threads the scheduler last told this client of (at least 1)."""
-        try:
-            workers = self.client.scheduler_info().get("workers", {})
-            return max(1, sum(w.get("nthreads", 1) for w in workers.values()))
-        except Exception:  # noqa: BLE001 - a client in trouble: _outcome reports it
-            return 1
+        """Worker threads on the cluster (at least 1), asked of the scheduler at most every THREADS_S."""
+        now = time.monotonic()
+        if now - self._threads_at >= THREADS_S:
+            # A round trip to the scheduler: once per finished future would be
+            # scheduler CPU taken from the jobs on a machine this small.
+            try:
+                self._threads_seen = max(1, sum(self.client.nthreads().values()))
+            except Exception:  # noqa: BLE001 - a client in trouble: the futures' outcomes say so
+                self._threads_seen = max(1, self._threads_seen)
+            self._threads_at = now
+        return self._threads_seen
 
     @staticmethod
     def _worker_died(future) -> bool:

@@ -57,7 +57,9 @@ def test_transient_errors_are_retried_and_permanent_ones_recorded(cluster, tmp_p
     assert failure.retryable  # I/O that kept failing may not fail next time
 
 
-def test_local_workers_are_single_threaded_processes():
+def test_local_workers_are_single_threaded_processes(monkeypatch):
+    # A nanny started earlier in this process may have left Dask's default in os.environ.
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
     with open_executor("local", workers=2) as executor:
         client = executor.client
         assert sorted(client.nthreads().values()) == [1, 1]
@@ -66,6 +68,8 @@ def test_local_workers_are_single_threaded_processes():
         # The workers run under the project's Dask settings (deploy.dask_settings).
         settings = client.run(_dask_settings, list(CLUSTER_DASK_CONFIG))
         assert all(got == CLUSTER_DASK_CONFIG for got in settings.values())
+        # glibc's adaptive malloc thresholds, not Dask's MALLOC_TRIM_THRESHOLD_ (deploy/dask_settings.py).
+        assert set(client.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_").values()) == {None}
         tick_ms = client.run_on_scheduler(_tick_ms)
         assert tick_ms == 1000 * parse_timedelta(CLUSTER_DASK_CONFIG["distributed.admin.tick.interval"])
 
