@@ -7,6 +7,7 @@ import os
 import time
 from dataclasses import dataclass
 
+import pandas as pd
 import pytest
 from distributed import get_task_stream
 
@@ -138,3 +139,31 @@ def test_a_job_that_kills_its_worker_sinks_only_itself():
 def test_batch_keys_are_never_a_job_key():
     jobs = [Job("a"), Job("b")]
     assert batch_key(jobs) not in {j.key for j in jobs} and batch_key(jobs) == batch_key(list(jobs))
+
+
+def test_batched_nightly_jobs_give_the_serial_forecasts_bit_for_bit(tmp_path):
+    from forecasting.config.forecast import ForecastConfig
+    from forecasting.data.synthetic import SyntheticSpec, build_synthetic_cache
+    from forecasting.runs.nightly import run_nightly
+    from forecasting.store.runs import ResultsStore
+
+    cache = tmp_path / "cache.sqlite"
+    build_synthetic_cache(SyntheticSpec(regions=40, days=28, freq="h", seed=5), cache)
+    config = ForecastConfig.from_dict({"horizon": "2D", "models": {"seasonal_naive": {}}})  # jobs of milliseconds
+    frames = {}
+    for cluster in ("serial", "local"):
+        with open_executor(cluster, workers=2) as executor:
+            if cluster == "local":
+                with get_task_stream(executor.client) as stream:
+                    summary = run_nightly(cache, tmp_path / cluster, executor, config, cluster=cluster)
+                assert any(str(rec["key"]).startswith("batch-") for rec in stream.data)  # jobs did share Dask tasks
+            else:
+                summary = run_nightly(cache, tmp_path / cluster, executor, config, cluster=cluster)
+        assert summary.n_failed == 0 and summary.n_regions == 40
+        store = ResultsStore(summary.store)
+        try:
+            frames[cluster] = store.forecasts(summary.run_id).drop(columns="run_id")
+        finally:
+            store.close()
+    assert len(frames["serial"]) > 0
+    pd.testing.assert_frame_equal(frames["serial"], frames["local"], check_exact=True)
