@@ -126,6 +126,13 @@ def plot_speedups(rows: list[dict], path: Path, title: str = "Speed-up over the 
     axes[0, 0].legend(fontsize=7, loc="lower right")
     axes[-1, 0].set_xlabel("speed-up over the serial loop (higher is better)")
     fig.suptitle(title, fontsize=10)
+    return save_figure(fig, path)
+
+
+def save_figure(fig, path) -> Path:
+    """Lay out ``fig``, write it to ``path`` (folders made), close it; return the path."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

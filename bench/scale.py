@@ -46,7 +46,8 @@ import time
 from pathlib import Path
 
 from bench.measure import rotated, verdict, wait_until_idle
-from bench.report import BENCHMARKS, RESULTS, machine, print_targets, replace_section, targets_text, write_json
+from bench.report import (BENCHMARKS, RESULTS, machine, print_targets, replace_section, save_figure, targets_text,
+                          write_json)
 
 SIZES = (100, 1000, 5000)
 QUICK_SIZES = (5, 20)
@@ -288,6 +289,14 @@ def linear_reference(rows: list[dict]) -> dict:
     return big[0] if big else below[0]
 
 
+def _worst_share(rows: list[dict], column: str, limit: float, target: str) -> dict:
+    """The verdict of the size with the largest ``column`` against ``limit`` (``target`` names ``{regions}``)."""
+    worst = max(rows, key=lambda r: r[column])
+    share = worst[column]
+    return {"target": target.format(regions=worst["regions"]), "value": share, "ok": share < limit,
+            "result": verdict(share < limit, f"{(share - limit) * 100:.1f} points")}
+
+
 def targets(rows: list[dict]) -> list[dict]:
     """Verdicts from the rows' numbers (``regions``, ``wall_per_region_ms``, ``driver_share``, ``peak_rss_mib``, ``store_share``)."""
     rows = sorted(rows, key=lambda r: r["regions"])
@@ -299,12 +308,9 @@ def targets(rows: list[dict]) -> list[dict]:
                           f"<= {LINEAR_MAX_RATIO}x that at {ref['regions']})",
                 "value": ratio, "ok": ratio <= LINEAR_MAX_RATIO,
                 "result": verdict(ratio <= LINEAR_MAX_RATIO, f"{ratio - LINEAR_MAX_RATIO:.2f}x")})
-    worst = max(rows, key=lambda r: r["driver_share"])
-    share = worst["driver_share"]
-    out.append({"target": f"scale: driver time per region < {DRIVER_MAX_SHARE:.0%} of a region's task time "
-                          f"(worst size: {worst['regions']} regions)",
-                "value": share, "ok": share < DRIVER_MAX_SHARE,
-                "result": verdict(share < DRIVER_MAX_SHARE, f"{(share - DRIVER_MAX_SHARE) * 100:.1f} points")})
+    out.append(_worst_share(rows, "driver_share", DRIVER_MAX_SHARE,
+                            f"scale: driver time per region < {DRIVER_MAX_SHARE:.0%} of a region's task time "
+                            "(worst size: {regions} regions)"))
     peak = large["peak_rss_mib"]
     out.append({"target": f"scale: driver peak memory < 1 GiB at {large['regions']} regions",
                 "value": peak, "ok": peak < MEMORY_MAX_MIB,
@@ -314,12 +320,9 @@ def targets(rows: list[dict]) -> list[dict]:
                           f"that at {small['regions']})",
                 "value": growth, "ok": growth <= MEMORY_MAX_GROWTH,
                 "result": verdict(growth <= MEMORY_MAX_GROWTH, f"{growth - MEMORY_MAX_GROWTH:.2f}x")})
-    worst = max(rows, key=lambda r: r["store_share"])
-    share = worst["store_share"]
-    out.append({"target": f"scale: store never the bottleneck (store writes < {STORE_MAX_SHARE:.0%} of the wall time; "
-                          f"worst size: {worst['regions']} regions)",
-                "value": share, "ok": share < STORE_MAX_SHARE,
-                "result": verdict(share < STORE_MAX_SHARE, f"{(share - STORE_MAX_SHARE) * 100:.1f} points")})
+    out.append(_worst_share(rows, "store_share", STORE_MAX_SHARE,
+                            f"scale: store never the bottleneck (store writes < {STORE_MAX_SHARE:.0%} of the wall time; "
+                            "worst size: {regions} regions)"))
     return out
 
 
@@ -403,12 +406,7 @@ def plot(rows: list[dict], path: Path) -> Path:
         ax.set_xticks(xs, [f"{x:,}" for x in xs])
         ax.minorticks_off()
     fig.suptitle("Nightly driver at scale (seasonal_naive, local cluster)", fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def _write(r: dict, benchmarks: Path = BENCHMARKS, results: Path = RESULTS) -> None:
