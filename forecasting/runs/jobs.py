@@ -24,8 +24,12 @@ from forecasting.engine.metrics import mase, seasonal_scale
 from forecasting.engine.window import cut, fit_forecast
 from forecasting.errors import ModelError, RegionDataError
 from forecasting.models.base import adjust_interval
+from forecasting.models.spec import ModelSpec
 from forecasting.runs.outcomes import RegionResult, WindowResult, worker_name
 from forecasting.runs.selection import rank_candidates
+
+#: The baseline of live accuracy: seasonal naive with its default parameters.
+BASELINE = ModelSpec("seasonal_naive")
 
 
 def forecast_region(region: str, cache_path: str, config: ForecastConfig, run_date: str) -> RegionResult:
@@ -76,11 +80,28 @@ def forecast_region(region: str, cache_path: str, config: ForecastConfig, run_da
     if forecast is None:
         detail = "; ".join(f"{k}: {v}" for k, v in failures.items())
         raise ModelError(region, f"no model could forecast it ({detail})")
+    baseline = baseline_forecast(window, forecast, chosen, diagnostics)
     forecast = adjust_interval(forecast, config.interval_adjustment)
     t_fit = time.perf_counter()
     diagnostics["model_failures"] = failures
     timings = {"load": t_load - t0, "features": t_features - t_load, "fit": t_fit - t_features, "total": t_fit - t0}
-    return RegionResult(region, run_date, chosen, forecast, scores, diagnostics, timings, worker_name())
+    return RegionResult(region, run_date, chosen, forecast, scores, diagnostics, timings, worker_name(), baseline)
+
+
+def baseline_forecast(window, forecast, chosen: str, diagnostics: dict):
+    """The seasonal-naive forecast of the window: what live accuracy compares the forecast with.
+
+    The chosen model's own forecast (before any interval adjustment) when
+    it is that baseline; ``None``, with the reason in ``diagnostics``, where
+    the baseline fails (the region's forecast stands).
+    """
+    if chosen == BASELINE.label:
+        return forecast
+    try:
+        return fit_forecast(window, BASELINE)
+    except Exception as exc:  # noqa: BLE001 - the baseline's failure is no region's failure
+        diagnostics["baseline_failure"] = f"{type(exc).__name__}: {exc}"
+        return None
 
 
 def holdout_scores(window, candidates, config: ForecastConfig) -> tuple[dict, dict]:

@@ -36,6 +36,9 @@ class RegionResult:
         History length, missing fraction, candidate failures, warnings.
     timings : dict
         Seconds spent loading, building features, fitting and in total.
+    baseline : pandas.DataFrame, optional
+        The seasonal-naive forecast of the same window (live accuracy's
+        baseline, :mod:`forecasting.accuracy`); ``None`` where it failed.
     """
 
     region: str
@@ -46,6 +49,7 @@ class RegionResult:
     diagnostics: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
     worker: str = ""
+    baseline: pd.DataFrame | None = None
     ok = True
 
 

@@ -1,8 +1,10 @@
 """Nightly runs in the results store: runs, their regions' outcomes, forecasts.
 
 A run date has one forecast per region: when a later nightly run for the
-same date forecasts a region, the earlier run's forecasts of that region are
-deleted in the same transaction.  Every region's outcome is written in one
+same date forecasts a region, the earlier run's forecasts of that region (its
+baseline and live scores too) are deleted in the same transaction.  Nothing
+else is ever deleted, except by :meth:`ResultsStore.apply_retention` when the
+user sets a retention.  Every region's outcome is written in one
 transaction (its row and all its forecasts together), so a crash leaves each
 region either as it was or complete.  The tables: :mod:`forecasting.store.schema`;
 the files of a run: :mod:`forecasting.store.exports`.
@@ -22,7 +24,7 @@ from forecasting.data.timestamps import from_epoch_seconds
 from forecasting.errors import UsageError
 from forecasting.models.base import FORECAST_COLUMNS
 from forecasting.store.database import Store, insert_rows, slot_rows
-from forecasting.store.schema import forecasts, region_runs, runs
+from forecasting.store.schema import baseline_forecasts, forecasts, region_runs, runs, score_days, score_progress
 
 
 class ResultsStore(Store):
@@ -79,15 +81,15 @@ class ResultsStore(Store):
 
     def _record(self, conn, run_id: str, outcome) -> None:
         now = time.time()
-        conn.execute(forecasts.delete().where((forecasts.c.run_id == run_id) & (forecasts.c.region == outcome.region)))
+        _delete_forecasts(conn, outcome.region, [run_id])
         if outcome.ok:
             # One forecast per region and run date: this one replaces
-            # those of earlier runs for the same date.
+            # those of earlier runs for the same date (and their scores).
             same_date = sa.select(runs.c.run_id).where(
                 (runs.c.kind == "nightly")
                 & (runs.c.run_date == sa.select(runs.c.run_date).where(runs.c.run_id == run_id).scalar_subquery())
             )
-            conn.execute(forecasts.delete().where((forecasts.c.region == outcome.region) & forecasts.c.run_id.in_(same_date)))
+            _delete_forecasts(conn, outcome.region, same_date)
             values = {
                 "status": "ok",
                 "model": outcome.model,
@@ -102,6 +104,10 @@ class ResultsStore(Store):
             }
             keys = {"run_id": run_id, "region": outcome.region, "model": outcome.model}
             insert_rows(conn, forecasts, slot_rows(outcome.forecast, FORECAST_COLUMNS, keys))
+            baseline = getattr(outcome, "baseline", None)
+            if baseline is not None:
+                keys = {"run_id": run_id, "region": outcome.region}
+                insert_rows(conn, baseline_forecasts, slot_rows(baseline, FORECAST_COLUMNS, keys))
         else:
             values = {
                 "status": "failed",
@@ -168,6 +174,20 @@ class ResultsStore(Store):
             )
         return self.run(run_id)
 
+    def apply_retention(self, run_date: str, days: int) -> int:
+        """Delete the forecasts (and baselines) of nightly runs dated more than ``days`` before ``run_date``.
+
+        Live scores (``score_days``) are kept: accuracy over the past stays
+        reportable after the rows it was computed from are gone.  Returns
+        the number of forecast rows deleted.
+        """
+        cutoff = (pd.Timestamp(run_date) - pd.Timedelta(days=days)).strftime("%Y-%m-%d")
+        old = sa.select(runs.c.run_id).where((runs.c.kind == "nightly") & (runs.c.run_date < cutoff))
+        with self._write("applying the retention") as conn:
+            deleted = conn.execute(forecasts.delete().where(forecasts.c.run_id.in_(old))).rowcount
+            conn.execute(baseline_forecasts.delete().where(baseline_forecasts.c.run_id.in_(old)))
+        return int(deleted or 0)
+
     # ----------------------------------------------------------------- reading
 
     def run(self, run_id: str) -> dict:
@@ -207,3 +227,9 @@ class ResultsStore(Store):
         with self.engine.connect() as conn:
             result = conn.execution_options(yield_per=chunk).execute(q)
             yield from result
+
+
+def _delete_forecasts(conn, region: str, run_ids) -> None:
+    """Delete a region's forecasts, baseline and live scores in ``run_ids`` (a list or a select of run ids)."""
+    for table in (forecasts, baseline_forecasts, score_days, score_progress):
+        conn.execute(table.delete().where((table.c.region == region) & table.c.run_id.in_(run_ids)))

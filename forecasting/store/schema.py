@@ -14,6 +14,18 @@ Nightly runs (:mod:`forecasting.store.runs`)
         exception type, message and traceback.
     ``forecasts``
         Point forecast and quantiles per run, region and slot.
+    ``baseline_forecasts``
+        The seasonal-naive forecast each job made from the same window, the
+        baseline live accuracy is compared with.
+Live accuracy (:mod:`forecasting.store.scores`)
+    ``score_progress``
+        One row per run and region scored: the MASE scale of its history and
+        the last slot scored (what makes re-scoring incremental).
+    ``score_days``
+        Sums of errors per run, region and local day of the forecast slots,
+        for the forecast and its baseline: every metric is a ratio of them.
+    ``drift_flags``
+        The regions a nightly run found drifting, why, and what it did.
 Run locks (:mod:`forecasting.store.lock`)
     ``run_locks``
         One row per nightly run date being computed.
@@ -86,6 +98,66 @@ forecasts = sa.Table(
     sa.Column("ts", sa.BigInteger, primary_key=True),
     sa.Column("model", sa.String(64), nullable=False),
     *[sa.Column(c, sa.Float, nullable=False) for c in FORECAST_COLUMNS],
+)
+
+baseline_forecasts = sa.Table(
+    "baseline_forecasts",
+    metadata,
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.run_id"), primary_key=True),
+    sa.Column("region", sa.Text, primary_key=True),
+    sa.Column("ts", sa.BigInteger, primary_key=True),
+    *[sa.Column(c, sa.Float, nullable=False) for c in FORECAST_COLUMNS],
+)
+
+# ------------------------------------------------------------- live accuracy
+# See forecasting.store.scores.
+
+score_progress = sa.Table(
+    "score_progress",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("region", sa.Text, primary_key=True),
+    sa.Column("run_date", sa.String(10), nullable=False),
+    # Mean absolute weekly difference of the history before the run date (MASE's denominator).
+    sa.Column("scale", sa.Float, nullable=True),
+    # Epoch seconds of the last slot scored; every slot up to it that had an actual is in score_days.
+    sa.Column("scored_until", sa.BigInteger, nullable=False),
+    # Epoch seconds of the run's last forecast slot: scored up to it, the run is settled and never read again.
+    sa.Column("last_slot", sa.BigInteger, nullable=False),
+)
+
+#: The sums each score_days row keeps, for the forecast and (``naive_``) its baseline.
+SCORE_SUMS = ("n", "abs_err", "err", "abs_actual", "scaled_abs_err", "n_scaled", "covered")
+
+score_days = sa.Table(
+    "score_days",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("region", sa.Text, primary_key=True),
+    sa.Column("day", sa.String(10), primary_key=True),  # local date of the slots
+    sa.Column("run_date", sa.String(10), nullable=False, index=True),
+    sa.Column("lead", sa.Integer, nullable=False),  # day 1 is the run date itself
+    sa.Column("model", sa.String(64), nullable=False),
+    *[sa.Column(c, sa.Float, nullable=False) for c in SCORE_SUMS],
+    *[sa.Column(f"naive_{c}", sa.Float, nullable=False) for c in SCORE_SUMS],
+    sa.Index("ix_score_days_region_day", "region", "day"),
+)
+
+drift_flags = sa.Table(
+    "drift_flags",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("region", sa.Text, primary_key=True),
+    sa.Column("model", sa.String(64), nullable=True),
+    sa.Column("live_mase", sa.Float, nullable=False),
+    sa.Column("naive_mase", sa.Float, nullable=True),
+    sa.Column("backtest_low", sa.Float, nullable=True),
+    sa.Column("backtest_high", sa.Float, nullable=True),
+    sa.Column("n_slots", sa.Integer, nullable=False),
+    sa.Column("first_day", sa.String(10), nullable=False),
+    sa.Column("last_day", sa.String(10), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),  # ignore, fallback, refit
 )
 
 # ------------------------------------------------------------------- locking

@@ -1,0 +1,127 @@
+"""Live scores in the results store: what is scored, the rows to score, the sums.
+
+:class:`ScoreStore` reads the forecasts (and their baselines) that have
+actuals to be scored, and writes their sums (:mod:`forecasting.accuracy.scoring`)
+into ``score_days``, with the last slot scored per run and region in
+``score_progress``: re-scoring reads only slots after it.  One transaction
+per region, so an interrupted scoring leaves each region scored as before
+or completely.  The tables: :mod:`forecasting.store.schema`.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import sqlalchemy as sa
+
+from forecasting.store.database import Store, insert_rows
+from forecasting.store.runs import ResultsStore
+from forecasting.store.schema import SCORE_SUMS, baseline_forecasts, forecasts, region_runs, runs, score_days, score_progress
+
+#: Run ids per ``IN (...)``: under SQLite's bound-parameter limit.
+CHUNK = 500
+SUM_COLUMNS = (*SCORE_SUMS, *(f"naive_{c}" for c in SCORE_SUMS))
+
+
+class ScoreStore(ResultsStore):
+    """The results store, with the reads and writes of live accuracy."""
+
+    def scorable(self, regions=None, since: str | None = None) -> pd.DataFrame:
+        """The nightly runs' regions whose forecasts are still stored.
+
+        Returns ``run_id, region, run_date, scale, scored_until, last_slot``
+        (the last three NaN where nothing was scored yet), ordered by region
+        and run date.
+        """
+        p = score_progress
+        has_forecasts = sa.exists().where((forecasts.c.run_id == region_runs.c.run_id) & (forecasts.c.region == region_runs.c.region))
+        q = (
+            sa.select(region_runs.c.run_id, region_runs.c.region, runs.c.run_date, p.c.scale, p.c.scored_until, p.c.last_slot)
+            .select_from(region_runs.join(runs, runs.c.run_id == region_runs.c.run_id).outerjoin(
+                p, (p.c.run_id == region_runs.c.run_id) & (p.c.region == region_runs.c.region)))
+            .where((runs.c.kind == "nightly") & (region_runs.c.status == "ok") & has_forecasts)
+        )
+        if since:
+            q = q.where(runs.c.run_date >= since)
+        with self.engine.connect() as conn:
+            frame = pd.DataFrame(conn.execute(q).all(), columns=["run_id", "region", "run_date", "scale", "scored_until", "last_slot"])
+        frame = frame.astype({"scale": float, "scored_until": float, "last_slot": float})
+        if regions:
+            frame = frame[frame.region.isin(set(regions))]
+        return frame.sort_values(["region", "run_date"], ignore_index=True)
+
+    def slots_after(self, region: str, after: dict, until: int, baseline: bool = False) -> pd.DataFrame:
+        """Forecast (or ``baseline``) rows of ``region`` for the runs in ``after`` (run id -> last slot scored, or
+        -inf), from the slot after that one up to ``until`` (epoch seconds)."""
+        table = baseline_forecasts if baseline else forecasts
+        cols = [table.c.run_id, table.c.ts, *([] if baseline else [table.c.model]), table.c.yhat, table.c.q10, table.c.q90]
+        ids = list(after)
+        parts = []
+        with self.engine.connect() as conn:
+            for i in range(0, len(ids), CHUNK):
+                chunk = ids[i:i + CHUNK]
+                low = min(after[r] for r in chunk)
+                q = sa.select(*cols).where(table.c.run_id.in_(chunk) & (table.c.region == region) & (table.c.ts <= until))
+                if low > float("-inf"):
+                    q = q.where(table.c.ts > int(low))
+                parts.append(pd.DataFrame(conn.execute(q).all(), columns=[c.name for c in cols]))
+        frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[c.name for c in cols])
+        if not frame.empty:  # (the query's lower bound is the chunk's lowest)
+            frame = frame[frame.ts > frame.run_id.map(after).astype(float)]
+        return frame
+
+    def last_slots(self, region: str, run_ids: list, baseline: bool = False) -> dict:
+        """Run id -> epoch seconds of the region's last forecast (or ``baseline``) slot, for those that have one."""
+        table = baseline_forecasts if baseline else forecasts
+        out = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(run_ids), CHUNK):
+                q = (sa.select(table.c.run_id, sa.func.max(table.c.ts))
+                     .where(table.c.run_id.in_(run_ids[i:i + CHUNK]) & (table.c.region == region)).group_by(table.c.run_id))
+                out.update(dict(conn.execute(q).all()))
+        return out
+
+    def write_scores(self, region: str, days: pd.DataFrame, progress: pd.DataFrame, baselines: dict | None = None) -> None:
+        """Add ``days`` (from :func:`~forecasting.accuracy.scoring.day_sums`) to the region's stored sums and
+        record ``progress`` (``run_id, run_date, scale, scored_until, last_slot``), with any ``baselines``
+        computed for runs that had none (run id -> rows), in one transaction."""
+        from forecasting.models.base import FORECAST_COLUMNS
+        from forecasting.store.database import slot_rows
+
+        run_ids = progress.run_id.tolist()
+        with self._write(f"scoring region {region}") as conn:
+            for run_id, frame in (baselines or {}).items():
+                insert_rows(conn, baseline_forecasts, slot_rows(frame, FORECAST_COLUMNS, {"run_id": run_id, "region": region}))
+            if not days.empty:
+                old = []
+                for i in range(0, len(run_ids), CHUNK):
+                    where = (score_days.c.region == region) & score_days.c.run_id.in_(run_ids[i:i + CHUNK])
+                    old.append(pd.DataFrame(conn.execute(sa.select(score_days).where(where)).mappings().all(),
+                                            columns=[c.name for c in score_days.columns]))
+                    conn.execute(score_days.delete().where(where))
+                keys = ["run_id", "day", "run_date", "lead", "model"]
+                merged = pd.concat([*[o.drop(columns="region") for o in old], days[[*keys, *SUM_COLUMNS]]], ignore_index=True)
+                merged = merged.groupby(keys, as_index=False)[list(SUM_COLUMNS)].sum()
+                rows = merged.assign(region=region).to_dict("records")
+                insert_rows(conn, score_days, [{**r, "lead": int(r["lead"])} for r in rows])
+            for i in range(0, len(run_ids), CHUNK):
+                conn.execute(score_progress.delete().where(
+                    (score_progress.c.region == region) & score_progress.c.run_id.in_(run_ids[i:i + CHUNK])))
+            insert_rows(conn, score_progress, [
+                {"run_id": r.run_id, "region": region, "run_date": r.run_date,
+                 "scale": None if pd.isna(r.scale) else float(r.scale), "scored_until": int(r.scored_until), "last_slot": int(r.last_slot)}
+                for r in progress.itertuples()
+            ])
+
+    def summed(self, by: list[str], regions=None, since: str | None = None) -> pd.DataFrame:
+        """``score_days`` sums grouped ``by`` columns of it (``region``, ``model``, ``lead``, ``day``...),
+        with ``n_runs``, the runs summed."""
+        cols = [score_days.c[c] for c in by]
+        q = sa.select(*cols, sa.func.count(sa.distinct(score_days.c.run_id)).label("n_runs"),
+                      *[sa.func.sum(score_days.c[c]).label(c) for c in SUM_COLUMNS]).group_by(*cols)
+        if since:
+            q = q.where(score_days.c.run_date >= since)
+        with self.engine.connect() as conn:
+            frame = pd.DataFrame(conn.execute(q).all(), columns=[*by, "n_runs", *SUM_COLUMNS])
+        if regions and "region" in by:
+            frame = frame[frame.region.isin(set(regions))].reset_index(drop=True)
+        return frame
