@@ -214,7 +214,7 @@ def test_back_ends_and_commands_are_found_from_the_installed_entry_points():
 
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
-    assert list(sub.choices) == ["cache", "run", "backtest", "status", "logs", "report", "pack-env", "spec"]
+    assert list(sub.choices) == ["cache", "run", "backtest", "status", "accuracy", "logs", "report", "pack-env", "spec"]
     # The yarn back end's options, on the commands that start a cluster.
     for name in ("run", "backtest"):
         options = {s for action in sub.choices[name]._actions for s in action.option_strings}

@@ -9,9 +9,11 @@ backtest window has):
   is no alarm), or
 * its live MASE is above the live MASE of seasonal naive over the same slots.
 
-Only the champion's own forecasts count (runs started after it was chosen,
-forecast with its model): a region forecast by a fallback, or re-chosen,
-is judged again once the new forecasts have actuals.  A region without a
+A region is judged once its scored forecasts cover all ``days`` days of
+the window (before that, a day or two of errors is noise).  Only the
+champion's own forecasts count (runs started after it was chosen, forecast
+with its model): a region forecast by a fallback, or re-chosen, is judged
+again once ``days`` days of its new forecasts have actuals.  A region without a
 champion is judged by the second rule alone, on all its forecasts.
 """
 
@@ -82,6 +84,7 @@ def live_errors(store, days: int, regions=None) -> pd.DataFrame:
         return pd.DataFrame(columns=["region", "model", "live_mase", "naive_mase", "n_slots", "first_day", "last_day"])
     sums = rows.groupby("region").agg({**{c: "sum" for c in SUM_COLUMNS}, "day": ["min", "max"], "model": "last"})
     sums.columns = [*SUM_COLUMNS, "first_day", "last_day", "model"]
+    sums = sums[sums.first_day == sums.index.map(first.groupby(rows.region).first())]  # the whole window is scored
     out = pd.DataFrame({
         "region": sums.index, "model": sums.model.to_numpy(),
         "live_mase": metrics(sums).mase.to_numpy(), "naive_mase": metrics(sums, "naive_").mase.to_numpy(),

@@ -29,6 +29,8 @@ FLAGS = {
     "horizon": "--horizon",
     "models": "--models",
     "max_failed_fraction": "--max-failed-fraction",
+    "on_drift": "--on-drift",
+    "retention_days": "--retention-days",
     "start": "--start",
     "end": "--end",
     "cutoffs": "--cutoffs",

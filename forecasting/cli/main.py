@@ -14,7 +14,7 @@ Exit codes (stable; cron and schedulers branch on them):
 ==  ===========================================================
 
 Each command lives in its own module of this package (``cache``, ``run``,
-``backtest``, ``status``, ``report``), a thin wrapper: parse, call the
+``backtest``, ``status``, ``accuracy``, ``report``), a thin wrapper: parse, call the
 library, print.  Installed plug-ins add more: commands from the
 ``forecasting.commands`` entry-point group (``deploy.commands``:
 ``logs``, ``pack-env``, ``spec``), and options of the cluster back ends
@@ -35,7 +35,7 @@ from forecasting.errors import ConfigError, ForecastingError, UsageError
 
 COMMAND_ENTRY_POINTS = "forecasting.commands"
 #: How ``forecasting --help`` lists the commands, wherever they come from (others follow, by name).
-COMMAND_ORDER = ("cache", "run", "backtest", "status", "logs", "report", "pack-env", "spec")
+COMMAND_ORDER = ("cache", "run", "backtest", "status", "accuracy", "logs", "report", "pack-env", "spec")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,7 +45,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line: this package's commands and the installed plug-ins'."""
-    from forecasting.cli import backtest, cache, jobs, report, run, status
+    from forecasting.cli import accuracy, backtest, cache, jobs, report, run, status
 
     parser = _Parser(prog="forecasting", description="Per-region order-volume forecasts.")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="logging level (default INFO)")
@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_parser(sub)
     job_parsers = [run.add_parser(sub), backtest.add_parser(sub)]
     status.add_parser(sub)
+    accuracy.add_parser(sub)
     report.add_parser(sub)
     _add_plugin_commands(sub)
     _sort_commands(sub)

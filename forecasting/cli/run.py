@@ -23,6 +23,11 @@ def add_parser(sub):
     run.add_argument("--models", help="comma-separated candidate models, or 'champion' (default: the backtest champions "
                      "when the store has them, else the config's models)")
     run.add_argument("--max-failed-fraction", type=float, help="above this fraction of failed regions exit 3 (default 0.1)")
+    run.add_argument("--on-drift", choices=["ignore", "fallback", "refit"], help="what to do with regions whose live error "
+                     "drifted (see 'forecasting accuracy'): list them (ignore, the default), forecast them with seasonal "
+                     "naive (fallback), or backtest them again first (refit)")
+    run.add_argument("--retention-days", type=int, help="delete the stored forecasts of nightly runs dated more than this "
+                     "many days before this run's date (their live scores stay; default: keep everything)")
     run.set_defaults(func=cmd_run)
     return run
 
@@ -38,13 +43,15 @@ def cmd_run(args) -> int:
         horizon=args.horizon,
         models=None if args.models == "champion" else args.models,
         max_failed_fraction=args.max_failed_fraction,
+        on_drift=args.on_drift,
+        retention_days=args.retention_days,
     )
     cluster = jobs.cluster_target(args)
     regions = jobs.split(args.regions)
-    if args.resume and (regions or args.run_date or args.models or args.horizon):
+    if args.resume and (regions or args.run_date or args.models or args.horizon or args.on_drift or args.retention_days):
         # (--config still gives the 'yarn:' section; its 'forecasting:' section is the run's own.)
         raise UsageError("--resume completes a run with its own regions, run date and config: "
-                         "drop --regions/--run-date/--models/--horizon")
+                         "drop --regions/--run-date/--models/--horizon/--on-drift/--retention-days")
     if not args.resume and args.cache is None:
         raise UsageError("run: --cache is required (except with --resume)")
     if args.resume and not args.store and not (args.out / "results.sqlite").is_file():
@@ -104,6 +111,16 @@ def format_summary(summary) -> str:
         f"  run info:  {summary.folder / 'run.json'}",
         f"  store:     {summary.store}",
     ]
+    drift = summary.drift
+    if drift is not None and drift.error:
+        lines.append(f"  drift:     not checked ({drift.error})")
+    elif drift is not None:
+        done = {"ignore": "listed only", "fallback": "forecast with seasonal naive", "refit": "backtested again"}[drift.action]
+        lines.append(f"  drift:     {len(drift.regions)} regions flagged" + (f" ({done}, on_drift: {drift.action}):" if drift.regions else ""))
+        for r in drift.flagged.head(10).itertuples():
+            lines.append(f"    {r.region}: {r.reason}")
+        if len(drift.regions) > 10:
+            lines.append(f"    ... and {len(drift.regions) - 10} more (see run.json)")
     if summary.failures:
         lines.append("  failed regions:")
         for f in summary.failures[:10]:

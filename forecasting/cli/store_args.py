@@ -23,7 +23,8 @@ from forecasting.errors import UsageError
 __all__ = ["open_store"]
 
 
-def open_store(command: str, folder_option: str, folder: Path | None, url: str | None, *, check_url: bool = False):
+def open_store(command: str, folder_option: str, folder: Path | None, url: str | None, *, check_url: bool = False,
+               store_class=None):
     """The results store named by an output folder or a URL.
 
     Parameters
@@ -40,6 +41,9 @@ def open_store(command: str, folder_option: str, folder: Path | None, url: str |
         Also refuse a SQLite ``url`` whose database file does not exist
         (in-memory databases and URLs SQLAlchemy cannot parse pass through,
         to fail when the store opens them).
+    store_class : type, optional
+        The :class:`~forecasting.store.runs.ResultsStore` subclass to open
+        (``accuracy`` opens a :class:`~forecasting.store.scores.ScoreStore`).
 
     Returns
     -------
@@ -68,4 +72,4 @@ def open_store(command: str, folder_option: str, folder: Path | None, url: str |
             database = None
         if database and database != ":memory:" and not Path(database).is_file():
             raise UsageError(f"{command}: no results store at {url}")
-    return ResultsStore(store_url(folder, url))
+    return (store_class or ResultsStore)(store_url(folder, url))

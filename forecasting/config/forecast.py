@@ -26,7 +26,7 @@ import pandas as pd
 from pydantic import AfterValidator, BeforeValidator, Field, InstanceOf
 
 from forecasting.config.base import ConfigModel
-from forecasting.config.fields import Duration, Fraction, WholeNumber, checked, parse_duration
+from forecasting.config.fields import Count, Duration, Fraction, WholeNumber, checked, parse_duration
 from forecasting.errors import PluginError
 from forecasting.models.spec import ModelSpec, check_spec, parse_models
 
@@ -35,6 +35,9 @@ NAMESPACE = "forecasting"
 log = logging.getLogger(__name__)
 
 __all__ = ["NAMESPACE", "ForecastConfig", "Models", "load_config"]
+
+#: Keys of :class:`ForecastConfig` newer than its first recorded digests (see :meth:`ForecastConfig.digest`).
+LATER_KEYS = ("drift_days", "on_drift", "retention_days")
 
 
 def _models(value: Any, key: str) -> tuple[ModelSpec, ...]:
@@ -109,6 +112,16 @@ class ForecastConfig(ConfigModel):
     inner_parallelism : str
         ``serial`` or ``dask``: where joblib loops inside a job run (see
         :func:`forecasting.runs.tasks.inner_parallelism`).
+    drift_days : int
+        The live window of the drift rule: each region's last this many
+        days of scored forecasts (:mod:`forecasting.accuracy.drift`).
+    on_drift : str
+        What a nightly run does with a region the rule flags: ``ignore``
+        (list it), ``fallback`` (forecast it with seasonal naive) or
+        ``refit`` (backtest it again, then forecast it with the new champion).
+    retention_days : int, optional
+        Delete the forecasts of nightly runs dated more than this many days
+        before a run's date (their live scores stay); default: keep them all.
     """
 
     namespace = NAMESPACE
@@ -123,6 +136,9 @@ class ForecastConfig(ConfigModel):
     max_failed_fraction: Fraction = 0.1
     interval_adjustment: Annotated[int | float, Field(gt=-10, lt=10, description="a number between -10 and 10")] = 0.0
     inner_parallelism: Annotated[Literal["serial", "dask"], Field(description="'serial' or 'dask'")] = "serial"
+    drift_days: Count = 7
+    on_drift: Annotated[Literal["ignore", "fallback", "refit"], Field(description="'ignore', 'fallback' or 'refit'")] = "ignore"
+    retention_days: Count | None = None
 
     @classmethod
     def from_dict(cls, data, source: str = "config") -> "ForecastConfig":
@@ -139,8 +155,15 @@ class ForecastConfig(ConfigModel):
         return {**self.fields(), "models": models_to_dict(self.models)}
 
     def digest(self) -> str:
-        """A short stable hash of the configuration, recorded with each run."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, default=str).encode()
+        """A short stable hash of the configuration, recorded with each run.
+
+        Keys added after digests were first recorded (:data:`LATER_KEYS`)
+        count only when set to something else than their default: the
+        digest of every earlier config, and the backtest ids made from it,
+        stay as they were.
+        """
+        data = {k: v for k, v in self.to_dict().items() if not (k in LATER_KEYS and v == type(self).model_fields[k].default)}
+        blob = json.dumps(data, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 

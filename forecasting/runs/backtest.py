@@ -41,7 +41,7 @@ from forecasting.logs.records import log_scope, set_run_id
 from forecasting.runs.backtest_report import evaluate, write_csv
 from forecasting.runs.cutoffs import make_cutoffs, region_cutoffs  # noqa: F401 - make_cutoffs: part of this module's API
 from forecasting.runs.loop import drain
-from forecasting.runs.nightly import select_regions
+from forecasting.runs.regions import select_regions
 from forecasting.runs.tasks import BacktestTask
 from forecasting.store.backtests import BacktestStore
 from forecasting.store.database import store_url

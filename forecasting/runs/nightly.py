@@ -18,19 +18,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecasting.store.backtests import load_champions
 from forecasting.config.forecast import ForecastConfig
 from forecasting.data.cache import open_cache
 from forecasting.data.timestamps import freq_seconds, from_epoch_seconds
-from forecasting.errors import ConfigError, StoreError, UsageError
-from forecasting.models.spec import ModelSpec, check_spec
+from forecasting.errors import StoreError, UsageError
 from forecasting.runs.loop import drain
+from forecasting.runs.regions import select_regions
 from forecasting.runs.outcomes import RegionFailure
 from forecasting.runs.tasks import RegionTask
 from forecasting.logs.records import run_context
 from forecasting.store.database import store_url
 from forecasting.store.exports import export_run
-from forecasting.store.runs import ResultsStore
+from forecasting.store.scores import ScoreStore
+from forecasting.runs.per_region import DriftCheck, check_drift, fallback_configs, refit_drifting, region_configs
 from forecasting.store.lock import run_lock
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,7 @@ class RunSummary:
     folder: Path
     store: str
     failures: list = field(default_factory=list)
+    drift: DriftCheck | None = None
 
     @property
     def failed_fraction(self) -> float:
@@ -63,48 +64,9 @@ def run_status(n_failed: int, n_regions: int, max_failed_fraction: float) -> str
     return "partial" if n_failed / n_regions <= max_failed_fraction else "failed"
 
 
-def region_configs(store, config: ForecastConfig, regions: list[str], use_champions: bool | None, url: str) -> dict:
-    """Per-region job configs that use the regions' backtest champions (where one is not available here: none)."""
-    if use_champions is False:
-        return {}
-    champs = load_champions(store)
-    if champs.empty:
-        if use_champions:
-            raise UsageError(f"use_champions: the results store {url} holds no champions; "
-                             "run a backtest with the same store first", param="use_champions")
-        return {}
-    out, unavailable = {}, {}
-    for row in champs[champs.region.isin(set(regions))].itertuples():
-        try:  # a plug-in not installed here, or broken, fails no region: the configured models forecast it
-            out[row.region] = config.model_copy(update={"models": (check_spec(ModelSpec.parse(row.model)),),
-                                                        "interval_adjustment": float(row.interval_adjustment)})
-        except ConfigError as exc:
-            unavailable.setdefault(f"{row.model} ({exc})", []).append(row.region)
-    if unavailable:
-        log.warning("champions: not available here, so the configured models (%s) forecast their regions: %s", ",".join(
-            m.label for m in config.models), "; ".join(f"{why}: regions {', '.join(sorted(rs))}" for why, rs in unavailable.items()))
-    log.info("models: backtest champions for %d regions, %s for the other %d",
-             len(out), ",".join(m.label for m in config.models), len(set(regions)) - len(out))
-    return out
-
-
 def new_run_id(run_date: str) -> str:
     """A unique, sortable, readable run id."""
     return f"{run_date}-{time.strftime('%H%M%S')}-{uuid.uuid4().hex[:6]}"
-
-
-def select_regions(available: list[str], requested: list[str] | None) -> list[str]:
-    """The regions to run: all, or the requested ones (which must exist)."""
-    if not requested:
-        return list(available)
-    known = set(available)
-    missing = [r for r in requested if r not in known]
-    if missing:
-        from forecasting.errors import did_you_mean
-
-        hint = did_you_mean(missing[0], available)
-        raise UsageError(f"regions: not in the cache: {', '.join(map(repr, missing))}{hint}", param="regions")
-    return list(dict.fromkeys(requested))
 
 
 def default_run_date(summaries: pd.DataFrame, freq: str) -> str:
@@ -189,18 +151,26 @@ def run_nightly(
         plan = plan_nightly(cache_path, config, regions, run_date)
     out_dir.mkdir(parents=True, exist_ok=True)
     url = store_url(out_dir, store)
-    results = ResultsStore(url, busy_timeout=store_timeout)
+    results = ScoreStore(url, busy_timeout=store_timeout)
     try:
         if resume:
             plan = _resume_plan(results, resume, cache_path)
         run_id, run_date, config, cache_path = plan.run_id, plan.run_date, plan.config, plan.cache_path
-        configs = region_configs(results, config, plan.todo, use_champions, url)
         with run_lock(results.engine, "nightly", run_date, run_id), run_context(run_id):  # run=<id> on its log lines
+            # A resumed run keeps the verdict it started with; a new one scores the past and judges it first.
+            drift = (DriftCheck(config.on_drift, results.drift_flags(run_id)) if resume
+                     else check_drift(results, cache_path, plan.todo, config))
+            if drift.action == "refit" and drift.regions and not resume:
+                refit_drifting(results, drift.regions, cache_path, executor, out_dir / "runs" / run_id, url)
+            configs = region_configs(results, config, plan.todo, use_champions, url)
+            if drift.action == "fallback":
+                configs = fallback_configs([r for r in drift.regions if r in set(plan.todo)], config, configs)
             if resume:
                 results.resume_run(run_id)
             else:
                 results.start_run(run_id, "nightly", run_date, cache_path, cluster or executor.name, config, plan.todo)
-            return _execute(results, executor, plan, configs, out_dir, cluster, show_progress)
+                results.record_drift(run_id, drift.flagged, drift.action)
+            return _execute(results, executor, plan, configs, out_dir, cluster, show_progress, drift)
     finally:
         results.close()
 
@@ -252,7 +222,8 @@ def _resume_plan(results, run_id: str, cache_path) -> NightlyPlan:
     return NightlyPlan(run_id, run["run_date"], config, str(cache.path), todo, len(outcomes))
 
 
-def _execute(results, executor, plan: NightlyPlan, configs: dict, out_dir: Path, cluster: str, show_progress: bool) -> RunSummary:
+def _execute(results, executor, plan: NightlyPlan, configs: dict, out_dir: Path, cluster: str, show_progress: bool,
+             drift: DriftCheck) -> RunSummary:
     run_id, config = plan.run_id, plan.config
     worker_cache = executor.worker_cache_path or plan.cache_path
     tasks = [RegionTask(r, worker_cache, plan.run_date, configs.get(r, config), run_id) for r in plan.todo]
@@ -269,9 +240,12 @@ def _execute(results, executor, plan: NightlyPlan, configs: dict, out_dir: Path,
         status = run_status(n_failed, plan.n_regions, config.max_failed_fraction)
         message = f"{n_failed} of {plan.n_regions} regions failed" if n_failed else None
         results.finish_run(run_id, status, message=message)
+        if config.retention_days:
+            results.apply_retention(plan.run_date, config.retention_days)
         folder = out_dir / "runs" / run_id
         try:
-            export_run(results, run_id, folder)
+            export_run(results, run_id, folder, extra={"drift": {"action": drift.action, "checked": drift.error is None,
+                                                                   "error": drift.error, "flagged": _records(drift.flagged)}})
         except OSError as exc:  # disk full, permissions: the store holds everything, re-export on resume
             raise StoreError(f"writing the run's files to {folder} failed: {exc}") from None
     except BaseException as exc:
@@ -297,4 +271,10 @@ def _execute(results, executor, plan: NightlyPlan, configs: dict, out_dir: Path,
         folder=folder,
         store=results.url,
         failures=failures,
+        drift=drift,
     )
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as dicts, NaN as ``None`` (JSON has no NaN)."""
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")

@@ -15,7 +15,9 @@ import sqlalchemy as sa
 
 from forecasting.store.database import Store, insert_rows
 from forecasting.store.runs import ResultsStore
-from forecasting.store.schema import SCORE_SUMS, baseline_forecasts, forecasts, region_runs, runs, score_days, score_progress
+from forecasting.store.schema import (
+    SCORE_SUMS, baseline_forecasts, drift_flags, forecasts, region_runs, runs, score_days, score_progress,
+)
 
 #: Run ids per ``IN (...)``: under SQLite's bound-parameter limit.
 CHUNK = 500
@@ -125,3 +127,28 @@ class ScoreStore(ResultsStore):
         if regions and "region" in by:
             frame = frame[frame.region.isin(set(regions))].reset_index(drop=True)
         return frame
+
+    # ------------------------------------------------------------------ drift
+
+    def record_drift(self, run_id: str, flagged: pd.DataFrame, action: str) -> None:
+        """Store the regions a run found drifting (:func:`forecasting.accuracy.drift.find_drift`) and the action taken."""
+        rows = [
+            {"run_id": run_id, "region": r.region, "model": None if pd.isna(r.model) else str(r.model),
+             "live_mase": float(r.live_mase), "naive_mase": _float(r.naive_mase), "backtest_low": _float(r.backtest_low),
+             "backtest_high": _float(r.backtest_high), "n_slots": int(r.n_slots), "first_day": r.first_day,
+             "last_day": r.last_day, "reason": r.reason, "action": action}
+            for r in flagged.itertuples()
+        ]
+        with self._write("recording drifting regions") as conn:
+            conn.execute(drift_flags.delete().where(drift_flags.c.run_id == run_id))
+            insert_rows(conn, drift_flags, rows)
+
+    def drift_flags(self, run_id: str) -> pd.DataFrame:
+        """The regions run ``run_id`` found drifting: the columns of ``drift_flags`` (empty if none)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(drift_flags).where(drift_flags.c.run_id == run_id).order_by(drift_flags.c.region))
+            return pd.DataFrame(rows.mappings().all(), columns=[c.name for c in drift_flags.columns])
+
+
+def _float(value):
+    return None if value is None or pd.isna(value) else float(value)

@@ -68,4 +68,4 @@ def test_error_line():
 def test_python_dash_m_forecasting_cli():
     proc = subprocess.run([sys.executable, "-m", "forecasting.cli", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert "{cache,run,backtest,status,logs,report,pack-env,spec}" in proc.stdout
+    assert "{cache,run,backtest,status,accuracy,logs,report,pack-env,spec}" in proc.stdout

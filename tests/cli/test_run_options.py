@@ -64,7 +64,7 @@ def test_store_wins_over_the_default_under_out(capsys, synthetic_cache, tmp_path
 
 
 RESUME_REFUSAL = ("forecasting: error: --resume completes a run with its own regions, run date and config: "
-                  "drop --regions/--run-date/--models/--horizon")
+                  "drop --regions/--run-date/--models/--horizon/--on-drift/--retention-days")
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +87,7 @@ def _outcomes(out):
 
 
 @pytest.mark.parametrize("option", [["--regions", "r000"], ["--run-date", "2024-03-01"], ["--models", "seasonal_naive"],
-                                    ["--horizon", "2D"]])
+                                    ["--horizon", "2D"], ["--on-drift", "fallback"], ["--retention-days", "30"]])
 def test_resume_refuses_what_the_run_already_fixed(capsys, partial_run, option):
     out, run_id = partial_run
     before = _outcomes(out)[1]
