@@ -18,7 +18,7 @@ def add_parser(sub) -> None:
     where.add_argument("--store", help="SQLAlchemy URL of the results store")
     p.add_argument("--since", help="only runs dated on or after YYYY-MM-DD")
     p.add_argument("--regions", help="comma-separated region ids (default: all)")
-    p.add_argument("--config", help="YAML config: its forecasting.drift_days is the drift window")
+    p.add_argument("--config", help="YAML config: its forecasting.drift_days and drift_tolerance set the drift rule")
     p.add_argument("--drift-days", type=int, help="the drift rule's live window in days (default: the config's, 7)")
     p.add_argument("--csv", type=Path, help="where to write accuracy.csv (default: in --results, else the current folder)")
     p.add_argument("--json", action="store_true", help="print JSON (by lead time, per region and model, drifting) instead of the table")
@@ -51,7 +51,7 @@ def cmd_accuracy(args) -> int:
         scoring = update_scores(store, args.cache, regions, since)
         table = accuracy_table(store, regions, since)
         by_lead = accuracy_by_lead(store, regions, since)
-        drifting = find_drift(store, config.drift_days, regions)
+        drifting = find_drift(store, config.drift_days, regions, config.drift_tolerance)
     finally:
         store.close()
     csv_path = args.csv or ((args.results or Path.cwd()) / "accuracy.csv")
@@ -65,7 +65,7 @@ def cmd_accuracy(args) -> int:
         print(json.dumps({"scoring": {"regions": scoring.regions, "runs": scoring.runs, "slots": scoring.slots,
                                       "baselines": scoring.baselines},
                           "by_lead": records(by_lead), "regions": records(table),
-                          "drift": {"days": config.drift_days, "flagged": records(drifting)}, "csv": str(csv_path)},
+                          "drift": {"days": config.drift_days, "tolerance": config.drift_tolerance, "flagged": records(drifting)}, "csv": str(csv_path)},
                          allow_nan=False, default=str))
         return errors.EXIT_OK
     print(format_table(by_lead, table, drifting))

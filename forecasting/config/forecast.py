@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 __all__ = ["NAMESPACE", "ForecastConfig", "Models", "load_config"]
 
 #: Keys of :class:`ForecastConfig` newer than its first recorded digests (see :meth:`ForecastConfig.digest`).
-LATER_KEYS = ("drift_days", "on_drift", "retention_days")
+LATER_KEYS = ("drift_days", "drift_tolerance", "on_drift", "retention_days")
 
 
 def _models(value: Any, key: str) -> tuple[ModelSpec, ...]:
@@ -115,6 +115,10 @@ class ForecastConfig(ConfigModel):
     drift_days : int
         The live window of the drift rule: each region's last this many
         days of scored forecasts (:mod:`forecasting.accuracy.drift`).
+    drift_tolerance : float
+        How far above its champion's backtest range, or above seasonal
+        naive, a region's live MASE must be to be flagged, as a fraction
+        (0.25: 25% above); 0 flags any excess.
     on_drift : str
         What a nightly run does with a region the rule flags: ``ignore``
         (list it), ``fallback`` (forecast it with seasonal naive) or
@@ -137,6 +141,7 @@ class ForecastConfig(ConfigModel):
     interval_adjustment: Annotated[int | float, Field(gt=-10, lt=10, description="a number between -10 and 10")] = 0.0
     inner_parallelism: Annotated[Literal["serial", "dask"], Field(description="'serial' or 'dask'")] = "serial"
     drift_days: Count = 7
+    drift_tolerance: Annotated[int | float, Field(ge=0, le=10, description="a number between 0 and 10")] = 0.25
     on_drift: Annotated[Literal["ignore", "fallback", "refit"], Field(description="'ignore', 'fallback' or 'refit'")] = "ignore"
     retention_days: Count | None = None
 

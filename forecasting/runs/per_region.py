@@ -76,7 +76,7 @@ def check_drift(store, cache_path, regions: list[str], config: ForecastConfig) -
     """Score what the cache can score, then flag the drifting regions among ``regions``."""
     try:
         update_scores(store, cache_path, regions)
-        flagged = find_drift(store, config.drift_days, regions)
+        flagged = find_drift(store, config.drift_days, regions, config.drift_tolerance)
     except (ForecastingError, sa.exc.SQLAlchemyError) as exc:  # a store or cache unreadable now: the forecasts go on
         log.error("drift: not checked: %s", exc)
         return DriftCheck(config.on_drift, error=str(exc))
