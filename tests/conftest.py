@@ -75,6 +75,17 @@ def ragged_cache(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def history(tmp_path_factory):
+    """Four nightly runs (3 regions, 7 days ahead) and a cache with all their actuals (read-only: ``copy`` it).
+
+    See ``tests/live_history.py``.
+    """
+    from live_history import nightly_history
+
+    return nightly_history(tmp_path_factory.mktemp("history"))
+
+
+@pytest.fixture(scope="session")
 def fast_config():
     """Two cheap candidates, so tests exercise model selection quickly."""
     return ForecastConfig.from_dict({"horizon": "7D", "models": {"seasonal_naive": {}, "gbm": {"max_iter": 30}}, "selection_window": "7D"})

@@ -19,7 +19,7 @@ from forecasting.runs.nightly import run_nightly
 from forecasting.store.backtests import load_champions
 from forecasting.store.scores import ScoreStore
 
-from conftest import cut_cache, extend_cache
+from live_history import cut_cache, extend_cache
 
 BACKTEST = BacktestConfig.from_dict({"models": {"seasonal_naive": {}, "gbm": {"max_iter": 20}}, "cutoffs": 3, "horizon": "7D",
                                      "min_windows": 2, "top_k": 0})

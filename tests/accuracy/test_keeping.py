@@ -15,7 +15,7 @@ from forecasting.runs.nightly import run_nightly
 from forecasting.store.schema import baseline_forecasts, forecasts, runs, score_days, score_progress
 from forecasting.store.scores import ScoreStore
 
-from conftest import CONFIG
+from live_history import CONFIG
 
 
 def _count(store, table, by="run_id") -> dict:

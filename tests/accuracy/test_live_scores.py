@@ -17,7 +17,7 @@ from forecasting.engine.metrics import bias, coverage, seasonal_scale, wape
 from forecasting.store.schema import score_days, score_progress
 from forecasting.store.scores import ScoreStore
 
-from conftest import extend_cache
+from live_history import extend_cache
 
 
 def _rows(history) -> pd.DataFrame:
@@ -106,7 +106,7 @@ def test_rescoring_reads_only_new_slots_and_ends_where_one_full_pass_ends(histor
 
 
 def test_a_new_day_of_actuals_scores_that_day_only(tmp_path):
-    from conftest import nightly_history
+    from live_history import nightly_history
 
     h = nightly_history(tmp_path, nights=3, held_back=10)  # 3 runs, 7 days ahead, then 7 more days of actuals
     store = ScoreStore(h.url)

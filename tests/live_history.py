@@ -1,4 +1,4 @@
-"""Fixtures of the live-accuracy tests: nightly runs on consecutive dates, the cache growing with the actuals.
+"""Helpers of the live-accuracy tests: nightly runs on consecutive dates, the cache growing with the actuals.
 
 The cache is cut from a complete synthetic one and given its orders a day
 at a time with plain SQL, the way the nightly load brings yesterday's.
@@ -10,8 +10,6 @@ import shutil
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-
-import pytest
 
 from forecasting.config.forecast import ForecastConfig
 from forecasting.data.synthetic import SyntheticSpec, build_synthetic_cache
@@ -73,9 +71,3 @@ def nightly_history(root: Path, nights: int = 4, held_back: int = 14, regions: i
         extend_cache(full, cache, 1)
     extend_cache(full, cache, 7)  # every slot of every run has its actual now
     return History(full, cache, root / "out", run_ids)
-
-
-@pytest.fixture(scope="session")
-def history(tmp_path_factory):
-    """Four nightly runs (3 regions, 7 days ahead) and a cache with all their actuals (read-only: ``copy`` it)."""
-    return nightly_history(tmp_path_factory.mktemp("history"))
