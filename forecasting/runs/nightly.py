@@ -2,8 +2,9 @@
 
 The driver is handed an executor (serial or Dask, see
 :mod:`forecasting.runs.executors`) and never knows what cluster is behind it.
-It reads only the list of regions from the cache, never their histories;
-each outcome is written to the results store as soon as it arrives (those
+It reads only the list of regions from the cache, never their histories
+(except the orders that score past forecasts before the run: the slots with
+new actuals, see :mod:`forecasting.runs.per_region`); each outcome is written to the results store as soon as it arrives (those
 arriving during a write share the next), so an interrupted run keeps them.
 """
 
