@@ -4,6 +4,7 @@ The Python API (for notebooks and scripts) is importable from here:
 
 * :func:`backtest`, :func:`forecast`, :func:`champions` (:mod:`forecasting.api`)
   and what they return, :class:`BacktestResult` and :class:`ForecastResult`;
+* :func:`live_accuracy`, how the stored forecasts turned out (:mod:`forecasting.accuracy`);
 * :class:`Forecaster`, the base class of models, and :func:`check_model`, the
   contract a model plug-in must meet (:mod:`forecasting.models`).
 
@@ -18,6 +19,7 @@ _API = {
     "backtest": "forecasting.api",
     "forecast": "forecasting.api",
     "champions": "forecasting.api",
+    "live_accuracy": "forecasting.accuracy",
     "BacktestResult": "forecasting.results",
     "ForecastResult": "forecasting.results",
     "Forecaster": "forecasting.models",
