@@ -13,7 +13,8 @@ from __future__ import annotations
 import pandas as pd
 import sqlalchemy as sa
 
-from forecasting.store.database import Store, insert_rows
+from forecasting.models.base import FORECAST_COLUMNS
+from forecasting.store.database import insert_rows, slot_rows
 from forecasting.store.runs import ResultsStore
 from forecasting.store.schema import (
     SCORE_SUMS, baseline_forecasts, drift_flags, forecasts, region_runs, runs, score_days, score_progress,
@@ -86,9 +87,6 @@ class ScoreStore(ResultsStore):
         """Add ``days`` (from :func:`~forecasting.accuracy.scoring.day_sums`) to the region's stored sums and
         record ``progress`` (``run_id, run_date, scale, scored_until, last_slot``), with any ``baselines``
         computed for runs that had none (run id -> rows), in one transaction."""
-        from forecasting.models.base import FORECAST_COLUMNS
-        from forecasting.store.database import slot_rows
-
         run_ids = progress.run_id.tolist()
         with self._write(f"scoring region {region}") as conn:
             for run_id, frame in (baselines or {}).items():
