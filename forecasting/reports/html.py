@@ -11,10 +11,15 @@ page holds
 * each failed region with its exception and traceback;
 * the regions' timings, slowest first, with status, model, attempts,
   worker and a bar per duration;
+* live accuracy as known on the run date (:mod:`forecasting.reports.live_page`):
+  MASE, WAPE, bias and coverage per lead time of the nightly runs' scored
+  forecasts, beside seasonal naive's, as a plot and a table, and the
+  regions this run flagged as drifting;
 * one plot per forecast region (:func:`forecasting.reports.plots.draw_region_forecast`,
   the backtest's plot): the tail of its history from the cache recorded with
   the run, any actuals the cache holds after the forecast start, the point
-  forecast and its q10-q90 band.
+  forecast and its q10-q90 band, and over the history what earlier nightly
+  runs forecast for those days (day 1 with its band, day 7).
 
 This module gathers what the page shows (the tables' values come from
 :mod:`forecasting.reports.content`); the page itself is the Jinja2 template

@@ -103,7 +103,7 @@ def region_past(store, region: str, run_date: str, days: int, timezone: str, run
     if days <= 0:
         return None, ""
     if orders is None:
-        return None, "past forecasts not shown: no actuals to compare them with (the run's cache is not available)"
+        return None, "past forecasts not shown: no actuals to compare them with (the run's cache is not available or lacks this region)"
     past = live.past_forecasts(store, region, run_date, days, timezone, runs_by_id)
     if past.empty:
         return None, f"no earlier nightly run forecast this region for the {days} days before {run_date}"

@@ -244,3 +244,20 @@ def test_an_old_store_without_score_tables_renders(runs, tmp_path):
     assert '<img class="accuracy"' not in section
     assert re.search(r'<p class="note">16 \(run, region\) pair', section)  # 8 earlier runs x 2 regions, none scored
     assert info["n_plots"] == 3
+
+
+def test_without_the_runs_cache_the_section_renders_and_past_forecasts_are_not_drawn(runs, tmp_path):
+    path = tmp_path / "moved.sqlite"
+    shutil.copy(runs["root"] / "out" / "results.sqlite", path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE runs SET cache_path = ?", (str(tmp_path / "gone.sqlite"),))
+    conn.close()
+    store = ScoreStore(f"sqlite:///{path}")
+    try:
+        page = render_report(store, runs["ids"][DATES[-1]], history="7D")[0]
+    finally:
+        store.close()
+    section = _section(page)
+    assert "cannot be told without the run's cache" in section and "all" in _rows(section)
+    assert all(_orange(pixels) == 0 for alt, pixels in _images(page).items() if alt.startswith("forecast of"))
+    assert page.count("past forecasts not shown: no actuals to compare them with") == 3
