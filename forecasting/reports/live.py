@@ -28,6 +28,8 @@ unscored
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
@@ -139,14 +141,14 @@ def past_forecasts(store, region: str, run_date: str, days: int, timezone: str, 
             target = pd.Timestamp(day) + pd.Timedelta(days=lead - 1)
             if first <= target < end:
                 wanted.append((run_id, lead, midnights[target], midnights[target + pd.Timedelta(days=1)]))
-    f = forecasts
     cols = ["run_id", "ts", "yhat", "q10", "q90"]
     rows = []
     if wanted:
-        q = sa.select(*[f.c[c] for c in cols]).where(
-            (f.c.region == region) & sa.or_(*[(f.c.run_id == r) & (f.c.ts >= lo) & (f.c.ts < hi) for r, _, lo, hi in wanted]))
+        params = {"region": region}
+        for n, (run_id, _, lo, hi) in enumerate(wanted):
+            params.update({f"r{n}": run_id, f"lo{n}": lo, f"hi{n}": hi})
         with store.engine.connect() as conn:
-            rows = conn.execute(q).all()
+            rows = conn.execute(_past_query(len(wanted)), params).all()
     frame = pd.DataFrame(dict(zip(cols, zip(*rows))) if rows else {c: [] for c in cols})  # (from Row objects: 5x slower)
     if frame.empty:
         return pd.DataFrame(columns=["lead", "run_id", "run_date", "yhat", "q10", "q90"], index=pd.DatetimeIndex([], tz="UTC"))
@@ -195,6 +197,17 @@ def unscored(store, run_date: str, known: dict) -> int:
         behind = ~np.isnan(scored) & (scored < np.fmin(part.last_slot.to_numpy(dtype=float), until))
         short += int((never | behind).sum())
     return short
+
+
+@functools.lru_cache(maxsize=64)
+def _past_query(n: int) -> sa.TextClause:
+    """The rows of ``n`` (run, slot range) pairs of one region, by the primary key (run_id, region, ts).
+
+    Plain SQL, built once per ``n``: the same query as an expression took
+    a third of the past forecasts' time to build, once per region.
+    """
+    ranges = " OR ".join(f"(run_id = :r{i} AND ts >= :lo{i} AND ts < :hi{i})" for i in range(n))
+    return sa.text(f"SELECT run_id, ts, yhat, q10, q90 FROM {forecasts.name} WHERE region = :region AND ({ranges})")
 
 
 def _midnights(days: pd.DatetimeIndex, timezone: str) -> np.ndarray:
