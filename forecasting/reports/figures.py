@@ -42,12 +42,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["ACTUAL_COLOR", "FORECAST_COLOR", "HISTORY_COLOR", "PNG_COLORS", "new_figure", "no_data", "palette_png", "png_bytes", "require_columns", "save_png"]
+__all__ = ["ACTUAL_COLOR", "FORECAST_COLOR", "HISTORY_COLOR", "PAST_COLORS", "PNG_COLORS", "new_figure", "no_data", "palette_png", "png_bytes", "require_columns", "save_png"]
 
 #: Colours shared by every plot: history grey, actuals black, forecasts blue.
 HISTORY_COLOR = "0.6"
 ACTUAL_COLOR = "black"
 FORECAST_COLOR = "tab:blue"
+#: Colours of earlier runs' forecasts in a region's plot: the shortest lead first.
+PAST_COLORS = ("tab:orange", "tab:purple")
 #: Colours of :func:`palette_png`: a third of the bytes of full colour, no visible loss on a line plot.
 PNG_COLORS = 64
 

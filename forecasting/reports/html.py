@@ -11,10 +11,15 @@ page holds
 * each failed region with its exception and traceback;
 * the regions' timings, slowest first, with status, model, attempts,
   worker and a bar per duration;
+* live accuracy as known on the run date (:mod:`forecasting.reports.live_page`):
+  MASE, WAPE, bias and coverage per lead time of the nightly runs' scored
+  forecasts, beside seasonal naive's, as a plot and a table, and the
+  regions this run flagged as drifting;
 * one plot per forecast region (:func:`forecasting.reports.plots.draw_region_forecast`,
   the backtest's plot): the tail of its history from the cache recorded with
   the run, any actuals the cache holds after the forecast start, the point
-  forecast and its q10-q90 band.
+  forecast and its q10-q90 band, and over the history what earlier nightly
+  runs forecast for those days (day 1 with its band, day 7).
 
 This module gathers what the page shows (the tables' values come from
 :mod:`forecasting.reports.content`); the page itself is the Jinja2 template
@@ -35,7 +40,7 @@ from pathlib import Path
 import pandas as pd
 
 from forecasting.errors import ForecastingError, UsageError
-from forecasting.reports import content
+from forecasting.reports import content, live, live_page
 from forecasting.reports.figures import PNG_COLORS, new_figure, png_bytes
 from forecasting.reports.plots import draw_region_forecast
 from forecasting.files import atomic_write
@@ -142,8 +147,11 @@ def render_report(store, run_id: str, history: str = HISTORY) -> tuple[str, dict
     forecasts = store.forecasts(run_id)
     cache, note = _open_run_cache(run["cache_path"])
     zones = cache.timezones() if cache is not None else {}
+    days = live_page.past_days(span)
+    past = {"store": store, "run_date": str(run["run_date"]), "days": days,
+            "runs_by_id": live.earlier_runs(store, str(run["run_date"]), days) if days else {}}
     figures = [
-        _figure(f"plot-{n}", region, frame, cache if region in zones else None, zones.get(region, "UTC"), span)
+        _figure(f"plot-{n}", region, frame, cache if region in zones else None, zones.get(region, "UTC"), span, past)
         for n, (region, frame) in enumerate(forecasts.groupby("region", sort=True))
     ]
     anchors = {f["region"]: f["anchor"] for f in figures}
@@ -154,6 +162,7 @@ def render_report(store, run_id: str, history: str = HISTORY) -> tuple[str, dict
         failures=content.failures(outcomes),
         timings=content.timings(outcomes, anchors),
         figures=figures,
+        live=live_page.section(store, run, {f["region"]: f["known"] for f in figures} if cache is not None else None, DPI),
         history=content.duration(span) if cache is not None else None,
         missing=sorted(set(outcomes.region[outcomes.status == "ok"]) - set(anchors)),
         generated=content.utc_time(time.time()),
@@ -233,20 +242,27 @@ def _open_run_cache(path: str):
         return None, f"The cache recorded with this run is not available ({exc}): the plots show the forecasts only, without history."
 
 
-def _figure(anchor: str, region: str, frame: pd.DataFrame, cache, tz: str, span: pd.Timedelta) -> dict:
-    """One region's plot: the backtest's forecast plot of its forecasts, and the cache's orders around them."""
+def _figure(anchor: str, region: str, frame: pd.DataFrame, cache, tz: str, span: pd.Timedelta, past: dict) -> dict:
+    """One region's plot: the backtest's forecast plot of its forecasts, the cache's orders around them, and
+    (over the history) what earlier nightly runs forecast for those days."""
     frame = frame.set_index("timestamp").sort_index()
     if cache is not None:
         orders = cache.orders_between(region, frame.index[0] - span, frame.index[-1])
     else:
         orders = pd.Series(dtype=float, index=pd.DatetimeIndex([], tz="UTC"))
+    earlier, sentence = live_page.region_past(past["store"], region, past["run_date"], past["days"], tz, past["runs_by_id"],
+                                              orders if cache is not None else None)
+    if earlier is not None:  # within the plotted history only
+        earlier = earlier[(earlier.index >= frame.index[0] - span) & (earlier.index < frame.index[0])]
     window = frame[["yhat", "q10", "q90"]].assign(actual=orders.reindex(frame.index))
     model = ", ".join(sorted(set(frame.model.dropna().astype(str))))
+    seen = orders[orders.notna() & (orders.index < frame.index[0])].index
     fig = new_figure(FIGSIZE, DPI)
-    draw_region_forecast(fig, orders, window, model, tz)  # orders before the forecast start are the history
+    draw_region_forecast(fig, orders, window, model, tz, past=earlier)  # orders before the forecast start are the history
     png = png_bytes(fig, PNG_COLORS)  # a palette: a page of many plots stays small
     return {
-        "anchor": anchor, "region": region, "model": model, "slots": len(frame), "timezone": tz,
+        "anchor": anchor, "region": region, "model": model, "slots": len(frame), "timezone": tz, "past": sentence,
+        "known": (tz, int(seen[-1].value // 10**9) if len(seen) else None),  # the region's last actual before the run date
         "start": frame.index[0].tz_convert(tz).strftime("%Y-%m-%d %H:%M"),
         "width": int(FIGSIZE[0] * DPI), "height": int(FIGSIZE[1] * DPI),
         "png_base64": base64.b64encode(png).decode("ascii"),

@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import pandas as pd
 
-from forecasting.reports.figures import ACTUAL_COLOR, FORECAST_COLOR, HISTORY_COLOR, new_figure, no_data, require_columns, save_png
+from forecasting.reports.figures import (
+    ACTUAL_COLOR, FORECAST_COLOR, HISTORY_COLOR, PAST_COLORS, new_figure, no_data, require_columns, save_png,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -50,6 +52,7 @@ def draw_region_forecast(
     timezone: str = "UTC",
     *,
     title: str | None = None,
+    past: pd.DataFrame | None = None,
 ) -> "Axes":
     """Draw one region's forecast against the actuals around its start.
 
@@ -79,6 +82,13 @@ def draw_region_forecast(
         labelled; the data stay in UTC, only the ticks are local.
     title : str, optional
         Title above the plot; none by default.
+    past : pandas.DataFrame, optional
+        Earlier forecasts of the history's slots, indexed by UTC timestamps,
+        with columns ``lead`` (days), ``yhat``, ``q10`` and ``q90``
+        (:func:`forecasting.reports.live.past_forecasts`): the shortest
+        lead is drawn as a line with its q10-q90 band, each other lead as a
+        dashed line, in :data:`~forecasting.reports.figures.PAST_COLORS`;
+        a day without one shows as a gap.
 
     Returns
     -------
@@ -119,6 +129,7 @@ def draw_region_forecast(
         band = np.isfinite(lo) & np.isfinite(hi)
         if band.any():
             ax.fill_between(x_win, lo, hi, where=band, color=FORECAST_COLOR, alpha=0.2, linewidth=0, label="80% interval", interpolate=False)
+    drawn_past = _draw_past(ax, past, win.index[0] if len(win) else None)  # under the history: what happened stays on top
     if len(x_hist):
         ax.plot(x_hist, hist.to_numpy(), color=HISTORY_COLOR, linewidth=1.1, label="history")
     if np.isfinite(cols["actual"]).any():  # no "actual" in the legend before anything is known
@@ -127,7 +138,7 @@ def draw_region_forecast(
         ax.plot(x_win, cols["yhat"], color=FORECAST_COLOR, linewidth=1.5, label=f"forecast ({model})")
         ax.axvline(x_win[0], color="0.25", linestyle="--", linewidth=0.9, label="cutoff")
 
-    values = np.concatenate([hist.to_numpy(), *cols.values()]) if len(win) or len(hist) else np.empty(0)
+    values = np.concatenate([hist.to_numpy(), *cols.values(), *drawn_past]) if len(win) or len(hist) else np.empty(0)
     finite = values[np.isfinite(values)]
     if not (len(x_hist) or len(x_win)):
         no_data(ax)
@@ -154,9 +165,11 @@ def draw_region_forecast(
     handles, labels = ax.get_legend_handles_labels()
     if handles:
         # Data first, then the band and the cutoff, whatever order they were drawn in.
-        order = sorted(range(len(labels)), key=lambda i: labels[i] in ("80% interval", "cutoff"))
-        ax.legend([handles[i] for i in order], [labels[i] for i in order], loc="upper left", fontsize=7.5, ncols=5, frameon=True, framealpha=0.9)
-        ax.set_ylim(top=ax.get_ylim()[1] * 1.18)  # room for the legend above the data
+        order = sorted(range(len(labels)), key=lambda i: labels[i] in ("80% interval", "cutoff") or labels[i].startswith("past"))
+        rows = 1 if len(handles) <= 5 else 2  # past forecasts add two entries: a second row
+        ax.legend([handles[i] for i in order], [labels[i] for i in order], loc="upper left", fontsize=7.5,
+                  ncols=-(-len(handles) // rows), frameon=True, framealpha=0.9)
+        ax.set_ylim(top=ax.get_ylim()[1] * (1.18 + 0.14 * (rows - 1)))  # room for the legend above the data
     return ax
 
 
@@ -211,6 +224,35 @@ def plot_region_forecast(
     fig = new_figure(figsize, dpi)
     draw_region_forecast(fig, history, window, model, timezone, title=f"{region}: {model} forecast vs actual" if title else None)
     return save_png(fig, path)
+
+
+def _draw_past(ax: "Axes", past: pd.DataFrame | None, cutoff) -> list:
+    """Draw earlier forecasts (see ``past`` of :func:`draw_region_forecast`); return the values drawn."""
+    if past is None or past.empty:
+        return []
+    require_columns(past, ("lead", "yhat", "q10", "q90"), "past")
+    frame = past.set_axis(_utc_index(past.index, "past"), axis=0)
+    if cutoff is not None:
+        frame = frame[frame.index < cutoff]
+    drawn = []
+    for n, (lead, part) in enumerate(sorted(frame.groupby("lead"), key=lambda item: item[0])):
+        part = part[~part.index.duplicated()].sort_index()
+        if len(part) > 1:  # on the slots' own grid, so a day no run forecast is a gap, not a straight line
+            step = (part.index[1:] - part.index[:-1]).min()
+            part = part.reindex(pd.date_range(part.index[0], part.index[-1], freq=step))
+        x = _date_numbers(part.index)
+        color = PAST_COLORS[n % len(PAST_COLORS)]
+        yhat = pd.to_numeric(part.yhat, errors="coerce").to_numpy(dtype=float)
+        if n == 0:
+            lo, hi = (pd.to_numeric(part[c], errors="coerce").to_numpy(dtype=float) for c in ("q10", "q90"))
+            band = np.isfinite(lo) & np.isfinite(hi)
+            if band.any():
+                ax.fill_between(x, np.fmin(lo, hi), np.fmax(lo, hi), where=band, color=color, alpha=0.22, linewidth=0, interpolate=False)
+            drawn += [lo, hi]
+        label = f"past, day {int(lead)}" + (" (80%)" if n == 0 else "")
+        ax.plot(x, yhat, color=color, linewidth=1.0 if n == 0 else 0.9, linestyle="-" if n == 0 else (0, (3, 2)), label=label)
+        drawn.append(yhat)
+    return drawn
 
 
 def _utc_index(index: pd.Index, what: str) -> pd.DatetimeIndex:
