@@ -30,8 +30,6 @@ from forecasting.reports.html import render_report
 from forecasting.reports.plots import draw_region_forecast
 from forecasting.runs.executors import SerialExecutor
 from forecasting.runs.nightly import run_nightly
-from forecasting.store import schema
-from forecasting.store.database import insert_rows
 from forecasting.store.scores import ScoreStore
 
 #: The last run's date (the day after the cache's 40 days) and the runs before it, one a day.
@@ -57,15 +55,6 @@ def _truncated(cache, out, day: str):
     return out
 
 
-def _record_drift(store, run_id: str, frame: pd.DataFrame, action: str) -> None:
-    """``ScoreStore.record_drift``; the same rows written by hand where this branch's store lacks it yet."""
-    if hasattr(store, "record_drift"):
-        store.record_drift(run_id, frame, action)
-        return
-    with store.engine.begin() as conn:
-        insert_rows(conn, schema.drift_flags, [{**r, "run_id": run_id, "action": action} for r in frame.to_dict("records")])
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """Nine nightly runs dated 2024-02-02..10 (r000, r001; r002 only in the last), scored in two steps."""
@@ -78,6 +67,11 @@ def runs(tmp_path_factory):
         regions = None if day == DATES[-1] else ["r000", "r001"]
         ids[day] = run_nightly(cache, root / "out", SerialExecutor(), config, regions=regions, run_date=day).run_id
     url = f"sqlite:///{root / 'out' / 'results.sqlite'}"
+    # Each run scored what the cache held before it (all of it: these dates are in the cache's past); start unscored.
+    with sqlite3.connect(root / "out" / "results.sqlite") as conn:
+        conn.execute("DELETE FROM score_days")
+        conn.execute("DELETE FROM score_progress")
+    conn.close()
     # An old store: the runs' forecasts, nothing scored yet.
     shutil.copy(root / "out" / "results.sqlite", root / "unscored.sqlite")
     store = ScoreStore(url)
@@ -91,8 +85,8 @@ def runs(tmp_path_factory):
          "backtest_high": 1.1, "n_slots": 168, "first_day": "2024-02-03", "last_day": "2024-02-09",
          "reason": "live MASE 1.700 <b>above</b> its backtest range 0.800-1.100"},
     ], columns=list(DRIFT_COLUMNS))
-    _record_drift(store, ids[DATES[-1]], flagged, "fallback")
-    _record_drift(store, ids[DATES[-2]], flagged.assign(region="r000"), "ignore")
+    store.record_drift(ids[DATES[-1]], flagged, "fallback")
+    store.record_drift(ids[DATES[-2]], flagged.assign(region="r000"), "ignore")
     yield {"root": root, "cache": cache, "store": store, "ids": ids, "stages": stages}
     store.close()
 
