@@ -67,7 +67,7 @@ def update_scores(store, cache_path, regions=None, since: str | None = None) -> 
         if todo.empty:
             continue
         scored = _score_region(store, cache, region, todo, last_ts, timezone, int(summaries.at[region, "first_ts"]))
-        n_regions += 1
+        n_regions += bool(scored[0])
         n_runs += scored[0]
         n_slots += scored[1]
         n_baselines += scored[2]
@@ -116,9 +116,11 @@ def _score_region(store, cache, region: str, todo: pd.DataFrame, last_ts: int, t
     slots = slots[np.isfinite(slots.actual)]
     # Each run is scored up to the latest actual: a slot without one (a gap) stays unscored.
     progress = pd.DataFrame({"run_id": todo.run_id.to_numpy(), "run_date": todo.run_date.to_numpy(),
-                             "scale": todo.run_id.map(scales).to_numpy(dtype=float), "scored_until": last_ts,
-                             "last_slot": todo.run_id.map(last_slots).to_numpy()})
-    store.write_scores(region, day_sums(slots, timezone), progress, baselines)
+                             "scale": todo.run_id.map(scales).to_numpy(dtype=float), "previous": todo.scored_until.to_numpy(),
+                             "scored_until": last_ts, "last_slot": todo.run_id.map(last_slots).to_numpy()})
+    if not store.write_scores(region, day_sums(slots, timezone), progress, baselines):
+        log.info("accuracy: region %s was scored by another process meanwhile: its scores stand", region)
+        return 0, 0, 0
     return len(todo), len(slots), len(baselines)
 
 

@@ -83,34 +83,55 @@ class ScoreStore(ResultsStore):
                 out.update(dict(conn.execute(q).all()))
         return out
 
-    def write_scores(self, region: str, days: pd.DataFrame, progress: pd.DataFrame, baselines: dict | None = None) -> None:
+    def write_scores(self, region: str, days: pd.DataFrame, progress: pd.DataFrame, baselines: dict | None = None) -> bool:
         """Add ``days`` (from :func:`~forecasting.accuracy.scoring.day_sums`) to the region's stored sums and
-        record ``progress`` (``run_id, run_date, scale, scored_until, last_slot``), with any ``baselines``
-        computed for runs that had none (run id -> rows), in one transaction."""
+        record ``progress`` (``run_id, run_date, scale, previous, scored_until, last_slot``: ``previous`` is the
+        ``scored_until`` the slots were read after, NaN for a run not scored before), with any ``baselines``
+        computed for runs that had none (run id -> rows), in one transaction.
+
+        Returns ``False``, writing nothing, when another process scored one
+        of these runs since they were read (its progress is no longer
+        ``previous``): adding these sums would count its slots twice.
+        """
         run_ids = progress.run_id.tolist()
-        with self._write(f"scoring region {region}") as conn:
-            for run_id, frame in (baselines or {}).items():
-                insert_rows(conn, baseline_forecasts, slot_rows(frame, FORECAST_COLUMNS, {"run_id": run_id, "region": region}))
-            if not days.empty:
-                old = []
-                for i in range(0, len(run_ids), CHUNK):
-                    where = (score_days.c.region == region) & score_days.c.run_id.in_(run_ids[i:i + CHUNK])
-                    old.append(pd.DataFrame(conn.execute(sa.select(score_days).where(where)).mappings().all(),
-                                            columns=[c.name for c in score_days.columns]))
-                    conn.execute(score_days.delete().where(where))
-                keys = ["run_id", "day", "run_date", "lead", "model"]
-                merged = pd.concat([*[o.drop(columns="region") for o in old], days[[*keys, *SUM_COLUMNS]]], ignore_index=True)
-                merged = merged.groupby(keys, as_index=False)[list(SUM_COLUMNS)].sum()
-                rows = merged.assign(region=region).to_dict("records")
-                insert_rows(conn, score_days, [{**r, "lead": int(r["lead"])} for r in rows])
-            for i in range(0, len(run_ids), CHUNK):
-                conn.execute(score_progress.delete().where(
-                    (score_progress.c.region == region) & score_progress.c.run_id.in_(run_ids[i:i + CHUNK])))
-            insert_rows(conn, score_progress, [
-                {"run_id": r.run_id, "region": region, "run_date": r.run_date,
-                 "scale": None if pd.isna(r.scale) else float(r.scale), "scored_until": int(r.scored_until), "last_slot": int(r.last_slot)}
-                for r in progress.itertuples()
-            ])
+        try:
+            with self._write(f"scoring region {region}") as conn:
+                # The claim comes first: its write takes the database's write lock (a second scorer waits here,
+                # then finds the progress moved).
+                self._advance(conn, region, progress)
+                for run_id, frame in (baselines or {}).items():
+                    insert_rows(conn, baseline_forecasts, slot_rows(frame, FORECAST_COLUMNS, {"run_id": run_id, "region": region}))
+                if not days.empty:
+                    self._add_days(conn, region, run_ids, days)
+        except (_Moved, sa.exc.IntegrityError):
+            return False
+        return True
+
+    @staticmethod
+    def _advance(conn, region: str, progress: pd.DataFrame) -> None:
+        p = score_progress
+        for r in progress.itertuples():
+            values = {"run_date": r.run_date, "scale": None if pd.isna(r.scale) else float(r.scale),
+                      "scored_until": int(r.scored_until), "last_slot": int(r.last_slot)}
+            if pd.isna(r.previous):  # a run scored for the first time: a second scorer's insert breaks the key
+                conn.execute(p.insert(), [{"run_id": r.run_id, "region": region, **values}])
+            elif conn.execute(p.update().where((p.c.run_id == r.run_id) & (p.c.region == region)
+                                               & (p.c.scored_until == int(r.previous))).values(**values)).rowcount != 1:
+                raise _Moved(r.run_id)
+
+    @staticmethod
+    def _add_days(conn, region: str, run_ids: list, days: pd.DataFrame) -> None:
+        old = []
+        for i in range(0, len(run_ids), CHUNK):
+            where = (score_days.c.region == region) & score_days.c.run_id.in_(run_ids[i:i + CHUNK])
+            old.append(pd.DataFrame(conn.execute(sa.select(score_days).where(where)).mappings().all(),
+                                    columns=[c.name for c in score_days.columns]))
+            conn.execute(score_days.delete().where(where))
+        keys = ["run_id", "day", "run_date", "lead", "model"]
+        merged = pd.concat([*[o.drop(columns="region") for o in old], days[[*keys, *SUM_COLUMNS]]], ignore_index=True)
+        merged = merged.groupby(keys, as_index=False)[list(SUM_COLUMNS)].sum()
+        rows = merged.assign(region=region).to_dict("records")
+        insert_rows(conn, score_days, [{**r, "lead": int(r["lead"])} for r in rows])
 
     def summed(self, by: list[str], regions=None, since: str | None = None) -> pd.DataFrame:
         """``score_days`` sums grouped ``by`` columns of it (``region``, ``model``, ``lead``, ``day``...),
@@ -150,3 +171,7 @@ class ScoreStore(ResultsStore):
 
 def _float(value):
     return None if value is None or pd.isna(value) else float(value)
+
+
+class _Moved(Exception):
+    """Another process scored a run since its slots were read."""
