@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.accuracy.scoring import ALL_LEADS, LEAD_BUCKETS, METRICS, lead_bucket, metrics
-from forecasting.store.scores import SUM_COLUMNS
+from forecasting.store.scores import SUM_COLUMNS, summed
 
 #: The columns of ``accuracy.csv``, in order.
 COLUMNS = ("region", "model", "lead", "status", "n_runs", "n_slots", *METRICS, *(f"naive_{m}" for m in METRICS))
@@ -51,17 +51,35 @@ def accuracy_table(store, regions=None, since: str | None = None) -> pd.DataFram
     return scored.sort_values(["region", "model", "lead_order"]).drop(columns="lead_order")[list(COLUMNS)].reset_index(drop=True)
 
 
-def accuracy_by_lead(store, regions=None, since: str | None = None) -> pd.DataFrame:
-    """All regions together, per lead-time group and overall: what a one-screen summary shows."""
-    sums = store.summed(["region", "lead"], regions, since).groupby("lead", as_index=False)[list(SUM_COLUMNS)].sum()
+def accuracy_by_lead(store, regions=None, since: str | None = None, until: str | None = None) -> pd.DataFrame:
+    """All regions together, per lead-time group and overall: what a one-screen summary and a run's report show.
+
+    Parameters
+    ----------
+    store : forecasting.store.database.Store
+        Any store on the results database.
+    regions, since
+        As for :func:`accuracy_table`.
+    until : str, optional
+        As known on this ``YYYY-MM-DD``: runs dated up to it, scored on the
+        local days before it (a run's report stays as it was written).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``lead, n_runs, n_slots`` and the metrics, plain and ``naive_``: one
+        row per lead group with scored slots, in :data:`LEAD_BUCKETS` order,
+        then ``all``.
+    """
+    columns = ["lead", "n_runs", "n_slots", *METRICS, *(f"naive_{m}" for m in METRICS)]
+    sums = summed(store, ["region", "lead", "run_id"] if regions else ["lead", "run_id"], regions, since, until)
     if sums.empty:
-        return pd.DataFrame(columns=["lead", "n_slots", *METRICS, *(f"naive_{m}" for m in METRICS)])
+        return pd.DataFrame(columns=columns)
     sums = sums.assign(bucket=lead_bucket(sums.lead))
-    grouped = sums.groupby("bucket", as_index=False)[list(SUM_COLUMNS)].sum().rename(columns={"bucket": "lead"})
-    total = grouped[list(SUM_COLUMNS)].sum().to_frame().T.assign(lead=ALL_LEADS)
-    out = _with_metrics(pd.concat([grouped, total], ignore_index=True))
-    out["order"] = out.lead.map({name: i for i, name in enumerate(LEAD_ORDER)})
-    return out.sort_values("order").drop(columns=["order", "status"])[["lead", "n_slots", *METRICS, *(f"naive_{m}" for m in METRICS)]].reset_index(drop=True)
+    groups = [(name, sums[sums.bucket == name]) for name, _, _ in LEAD_BUCKETS] + [(ALL_LEADS, sums)]
+    rows = pd.DataFrame([{"lead": name, "n_runs": part.run_id.nunique(), **part[list(SUM_COLUMNS)].sum()}
+                         for name, part in groups if len(part)])
+    return _with_metrics(rows)[columns].reset_index(drop=True)
 
 
 def _with_metrics(sums: pd.DataFrame) -> pd.DataFrame:

@@ -14,8 +14,6 @@ some runs) are counted, not computed: see :func:`unscored`.
 
 Functions
 ---------
-accuracy_by_lead
-    The metrics per lead-time group, all regions, with seasonal naive's over the same slots.
 drift_flags
     The regions a run flagged as drifting, with reason and action.
 earlier_runs
@@ -34,50 +32,13 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from forecasting.accuracy.scoring import ALL_LEADS, LEAD_BUCKETS, METRICS, lead_bucket, metrics
 from forecasting.data.timestamps import from_epoch_seconds
-from forecasting.store.schema import SCORE_SUMS, drift_flags as drift_table, forecasts, region_runs, runs, score_days, score_progress
+from forecasting.store.schema import drift_flags as drift_table, forecasts, region_runs, runs, score_progress
 
-__all__ = ["LEADS", "accuracy_by_lead", "drift_flags", "earlier_runs", "past_forecasts", "unscored"]
+__all__ = ["LEADS", "drift_flags", "earlier_runs", "past_forecasts", "unscored"]
 
 #: Lead times (days; day 1 is the forecast's own run date) of the past forecasts drawn per region.
 LEADS = (1, 7)
-SUMS = (*SCORE_SUMS, *(f"naive_{c}" for c in SCORE_SUMS))
-COLUMNS = ("lead", "n_runs", "n_slots", *METRICS, *(f"naive_{m}" for m in METRICS))
-
-
-def accuracy_by_lead(store, run_date: str) -> pd.DataFrame:
-    """Live accuracy of all regions per lead-time group, as known on ``run_date``.
-
-    Parameters
-    ----------
-    store : forecasting.store.runs.ResultsStore
-        Any results store (an old one without scores gives an empty frame).
-    run_date : str
-        ``YYYY-MM-DD``: only runs dated up to it, and slots of local days
-        before it, count.
-
-    Returns
-    -------
-    pandas.DataFrame
-        :data:`COLUMNS`: one row per lead group that has scored slots, in
-        :data:`~forecasting.accuracy.scoring.LEAD_BUCKETS` order, then
-        ``all``; ``naive_*`` are seasonal naive's metrics over the same slots.
-    """
-    s = score_days
-    q = (sa.select(s.c.lead, s.c.run_id, *[sa.func.sum(s.c[c]).label(c) for c in SUMS])
-         .where((s.c.run_date <= run_date) & (s.c.day < run_date)).group_by(s.c.lead, s.c.run_id))
-    with store.engine.connect() as conn:
-        sums = pd.DataFrame(conn.execute(q).all(), columns=["lead", "run_id", *SUMS])
-    if sums.empty:
-        return pd.DataFrame(columns=list(COLUMNS))
-    sums = sums.astype({c: float for c in SUMS}).assign(bucket=lead_bucket(sums.lead))
-    groups = [(name, sums[sums.bucket == name]) for name, _, _ in LEAD_BUCKETS] + [(ALL_LEADS, sums)]
-    rows = pd.DataFrame([{"lead": name, "n_runs": part.run_id.nunique(), **part[list(SUMS)].sum()}
-                         for name, part in groups if len(part)])
-    own, naive = metrics(rows), metrics(rows, "naive_").add_prefix("naive_")
-    out = pd.concat([rows[["lead", "n_runs"]].assign(n_slots=rows.n.astype(int)), own, naive], axis=1)
-    return out[list(COLUMNS)].reset_index(drop=True)
 
 
 def drift_flags(store, run_id: str) -> pd.DataFrame:

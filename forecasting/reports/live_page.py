@@ -21,6 +21,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from forecasting.accuracy.tables import accuracy_by_lead
 from forecasting.reports import live
 from forecasting.reports.figures import PNG_COLORS, new_figure, png_bytes
 from forecasting.reports.live_plots import draw_lead_accuracy
@@ -57,7 +58,7 @@ def section(store, run: dict, known: dict | None, dpi: float) -> dict:
         reason, action``).
     """
     as_of = str(run["run_date"])
-    by_lead = live.accuracy_by_lead(store, as_of)
+    by_lead = accuracy_by_lead(store, until=as_of)
     png = ""
     if not by_lead.empty:
         fig = new_figure(FIGSIZE, dpi)

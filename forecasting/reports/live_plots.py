@@ -35,7 +35,7 @@ def draw_lead_accuracy(fig: "Figure", by_lead: pd.DataFrame) -> list:
     fig : matplotlib.figure.Figure
         An empty figure (:func:`forecasting.reports.figures.new_figure`).
     by_lead : pandas.DataFrame
-        One row per lead group, in the order to show (:func:`forecasting.reports.live.accuracy_by_lead`):
+        One row per lead group, in the order to show (:func:`forecasting.accuracy.tables.accuracy_by_lead`):
         ``lead, mase, naive_mase, coverage, naive_coverage``; NaN (a group
         without a baseline, say) leaves its bar out.
 

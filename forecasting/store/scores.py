@@ -133,19 +133,9 @@ class ScoreStore(ResultsStore):
         rows = merged.assign(region=region).to_dict("records")
         insert_rows(conn, score_days, [{**r, "lead": int(r["lead"])} for r in rows])
 
-    def summed(self, by: list[str], regions=None, since: str | None = None) -> pd.DataFrame:
-        """``score_days`` sums grouped ``by`` columns of it (``region``, ``model``, ``lead``, ``day``...),
-        with ``n_runs``, the runs summed."""
-        cols = [score_days.c[c] for c in by]
-        q = sa.select(*cols, sa.func.count(sa.distinct(score_days.c.run_id)).label("n_runs"),
-                      *[sa.func.sum(score_days.c[c]).label(c) for c in SUM_COLUMNS]).group_by(*cols)
-        if since:
-            q = q.where(score_days.c.run_date >= since)
-        with self.engine.connect() as conn:
-            frame = pd.DataFrame(conn.execute(q).all(), columns=[*by, "n_runs", *SUM_COLUMNS])
-        if regions and "region" in by:
-            frame = frame[frame.region.isin(set(regions))].reset_index(drop=True)
-        return frame
+    def summed(self, by: list[str], regions=None, since: str | None = None, until: str | None = None) -> pd.DataFrame:
+        """:func:`summed` on this store."""
+        return summed(self, by, regions, since, until)
 
     # ------------------------------------------------------------------ drift
 
@@ -171,6 +161,36 @@ class ScoreStore(ResultsStore):
 
 def _float(value):
     return None if value is None or pd.isna(value) else float(value)
+
+
+def summed(store, by: list[str], regions=None, since: str | None = None, until: str | None = None) -> pd.DataFrame:
+    """``score_days`` sums grouped ``by`` columns of it (``region``, ``model``, ``lead``, ``day``...), with ``n_runs``.
+
+    Parameters
+    ----------
+    store : forecasting.store.database.Store
+        Any store on the results database (the report reads a plain one).
+    by : list of str
+    regions : list of str, optional
+        Only these regions (``by`` must hold ``region``).
+    since : str, optional
+        Only runs dated on or after this ``YYYY-MM-DD``.
+    until : str, optional
+        As known on this date: runs dated up to it, slots of local days before it.
+    """
+    cols = [score_days.c[c] for c in by]
+    q = sa.select(*cols, sa.func.count(sa.distinct(score_days.c.run_id)).label("n_runs"),
+                  *[sa.func.sum(score_days.c[c]).label(c) for c in SUM_COLUMNS]).group_by(*cols)
+    if since:
+        q = q.where(score_days.c.run_date >= since)
+    if until:
+        q = q.where((score_days.c.run_date <= until) & (score_days.c.day < until))
+    with store.engine.connect() as conn:
+        frame = pd.DataFrame(conn.execute(q).all(), columns=[*by, "n_runs", *SUM_COLUMNS])
+    frame = frame.astype({c: float for c in SUM_COLUMNS})
+    if regions and "region" in by:
+        frame = frame[frame.region.isin(set(regions))].reset_index(drop=True)
+    return frame
 
 
 class _Moved(Exception):

@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from forecasting.accuracy.tables import accuracy_by_lead
 from forecasting.accuracy.drift import COLUMNS as DRIFT_COLUMNS
 from forecasting.accuracy.update import update_scores
 from forecasting.config.forecast import ForecastConfig
@@ -122,7 +123,7 @@ def test_accuracy_counts_the_slots_earlier_runs_forecast_before_the_run_date(run
     for day in DATES[:DATES.index(MIDDLE)]:
         for region, frame in store.forecasts(ids[day]).groupby("region"):
             expected += int((frame.timestamp < pd.Timestamp(_midnight(MIDDLE, zones[region]), unit="s", tz="UTC")).sum())
-    table = live.accuracy_by_lead(store, MIDDLE).set_index("lead")
+    table = accuracy_by_lead(store, until=MIDDLE).set_index("lead")
     assert table.at["all", "n_slots"] == expected > 0
     assert table.at["all", "n_runs"] == DATES.index(MIDDLE)
     assert table.loc[["day 1", "days 2-7"], "n_slots"].sum() == expected  # a 7-day horizon: no longer lead
