@@ -135,3 +135,22 @@ def test_the_same_history_without_the_change_flags_nothing_above_its_range(tmp_p
         store.close()
     assert set(ranges.region) == {"r000", "r001", "r002"}
     assert not flagged.reason.str.contains("above its backtest range").any(), flagged.to_string()
+
+
+def test_a_resumed_run_keeps_its_verdict_and_its_fallback(planted, tmp_path):
+    cache, out, region = _copy(planted, tmp_path)
+    summary = _night(cache, out, on_drift="fallback")
+    assert region in summary.drift.regions
+    # As if the driver died before the flagged region's outcome was written.
+    with sqlite3.connect(out / "results.sqlite") as conn:
+        conn.execute("DELETE FROM forecasts WHERE run_id = ? AND region = ?", (summary.run_id, region))
+        conn.execute("UPDATE region_runs SET status = 'pending', model = NULL WHERE run_id = ? AND region = ?",
+                     (summary.run_id, region))
+    conn.close()
+    resumed = run_nightly(cache, out, SerialExecutor(), ForecastConfig(), resume=summary.run_id)
+    assert resumed.run_id == summary.run_id and resumed.drift.regions == summary.drift.regions
+    store = ScoreStore(f"sqlite:///{out / 'results.sqlite'}")
+    try:
+        assert store.region_outcomes(summary.run_id).set_index("region").model[region] == "seasonal_naive"
+    finally:
+        store.close()
