@@ -1,4 +1,4 @@
-"""``python -m bench peers|nightly|command|backtest|overheads|accuracy|scale|all [options]`` (``--help`` on each)."""
+"""``python -m bench peers|nightly|command|backtest|overheads|accuracy|scale|live-accuracy|all [options]`` (``--help`` on each)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import json  # noqa: E402
 import logging  # noqa: E402
 import shlex  # noqa: E402
 import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 
 def _csv(value: str) -> tuple[str, ...]:
@@ -90,6 +91,17 @@ def parser() -> argparse.ArgumentParser:
     sc.add_argument("--quick", action="store_true", help="tiny sizes (5 and 20 regions, 1 run): checks that it runs")
     sc.add_argument("--no-write", action="store_true")
 
+    la = sub.add_parser("live-accuracy", help="scoring stored nightly forecasts against new actuals: first pass, "
+                        "incremental pass, tables (time and peak memory)")
+    la.add_argument("--regions", type=int, default=1000)
+    la.add_argument("--nights", type=int, default=90, help="nightly runs stored (default 90)")
+    la.add_argument("--days", type=int, default=28, help="days each run forecasts (default 28)")
+    la.add_argument("--freq", default="h", help="slot length: 15min, 30min or h (default h)")
+    la.add_argument("--workdir", type=Path, default=None,
+                    help="keep the cache and store here, and reuse them when the sizes match (default: a temporary folder)")
+    la.add_argument("--profile", default=None, help="run the first pass under cProfile, stats to this file, and print them")
+    la.add_argument("--no-write", action="store_true")
+
     al = sub.add_parser("all", help="peers, nightly (serial, local1, local2, yarn), backtest and overheads in one sitting")
     repeats(al, 3)
     al.add_argument("--nightly-repeats", type=int, default=1, help="runs of each nightly mode (default 1: ~13 min)")
@@ -152,6 +164,13 @@ def main(argv=None) -> dict:
         from bench import scale
 
         result = scale.main(tuple(int(n) for n in args.sizes), args.repeat, args.workers, write=write, quick=args.quick)
+    elif args.which == "live-accuracy":
+        from bench import live_accuracy
+        from bench.live_data import Layout
+
+        layout = Layout(regions=args.regions, nights=args.nights, days=args.days, freq=args.freq)
+        result = live_accuracy.main(layout, write=write and not args.profile, workdir=args.workdir, profile=args.profile,
+                                    command=command)
     else:
         from bench import everything
 

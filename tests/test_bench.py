@@ -389,3 +389,73 @@ def test_scale_command_line():
     args = parser().parse_args(["scale", "--sizes", "5,20", "--repeats", "2", "--workers", "2", "--quick", "--no-write"])
     assert (args.sizes, args.repeat, args.workers, args.quick, args.no_write) == (("5", "20"), 2, 2, True, True)
     assert parser().parse_args(["scale"]).sizes == ("100", "1000", "5000")
+
+
+def test_live_accuracy_at_tiny_size_scores_first_everything_then_only_the_new_day(tmp_path):
+    from bench import live_accuracy
+    from bench.live_data import Layout
+
+    md = _skeleton(tmp_path)
+    layout = Layout(regions=3, nights=4, days=3)
+    r = live_accuracy.main(layout, benchmarks=md, results=tmp_path / "results", workdir=tmp_path / "data", idle=False,
+                           command="python -m bench live-accuracy --regions 3 --nights 4 --days 3")
+    first, inc, tables, expected = r["first"], r["incremental"], r["tables"], r["expected"]
+    assert expected["forecast_rows"] == expected["baseline_rows"] and r["store_rows"] == 2 * expected["forecast_rows"]
+    # Hourly, 3 regions, runs 1-3 have 3, 2 and 1 days before the last run date; 3 runs cover that day.
+    assert first["slots"] == expected["first_slots"] and abs(expected["first_slots"] - 3 * 6 * 24) <= 3 * 2
+    assert inc["slots"] == expected["new_slots"] and abs(expected["new_slots"] - 3 * 3 * 24) <= 3 * 3
+    assert inc["runs"] == expected["new_runs"] == 3 * 3 and first["runs"] == 3 * 3
+    for step in (first, inc, tables):
+        assert step["wall_s"] > 0 and step["peak_rss_mib"] >= step["rss_before_mib"] > 0
+    assert tables["accuracy_table_rows"] > 0 and tables["accuracy_by_lead_rows"] > 0
+    peak, flat, incremental, exact, reports = r["targets"]
+    assert exact["ok"] and exact["result"] == "PASS"
+    _follows(peak, max(s["peak_rss_mib"] for s in (first, inc, tables)) < 1024,
+             max(s["peak_rss_mib"] for s in (first, inc, tables)))
+    _follows(incremental, inc["wall_s"] / first["wall_s"] < 0.10, round(inc["wall_s"] / first["wall_s"], 4))
+    took = round(tables["accuracy_table_s"] + tables["accuracy_by_lead_s"] + tables["find_drift_s"], 3)
+    _follows(reports, took < 10, took)
+    text = md.read_text()
+    assert "<!-- live-accuracy:start -->" in text and "## Notes kept" in text and "record_many" in text
+    assert "Command: `python -m bench live-accuracy --regions 3 --nights 4 --days 3`" in text
+    assert json.loads((tmp_path / "results" / "live-accuracy.json").read_text())["layout"]["regions"] == 3
+    # Kept data is reused: scores and the new day are undone, and the passes score the same slots again.
+    again = live_accuracy.main(layout, write=False, workdir=tmp_path / "data", idle=False)
+    assert again["build"]["reused"] and (again["first"]["slots"], again["incremental"]["slots"]) == (first["slots"], inc["slots"])
+
+
+def test_live_accuracy_targets_follow_the_numbers():
+    from bench import live_accuracy
+
+    def step(wall, peak, lo=None, hi=None, **extra):
+        return {"wall_s": wall, "peak_rss_mib": peak, "rss_first_half_max_mib": lo, "rss_second_half_max_mib": hi, **extra}
+
+    expected = {"first_slots": 100, "new_slots": 10, "new_runs": 2}
+    r = {"store_rows": 1000, "all_rows_mib": 5000.0, "expected": expected,
+         "first": step(100.0, 900.0, 400.0, 500.0, slots=100), "incremental": step(9.9, 300.0, slots=10, runs=2),
+         "tables": step(1.0, 200.0, accuracy_table_s=4.0, accuracy_by_lead_s=3.0, find_drift_s=2.9)}
+    peak, flat, incremental, exact, reports = live_accuracy.targets(r)
+    _follows(peak, True, 900.0)
+    _follows(flat, True, 1.25)
+    _follows(incremental, True, 0.099)
+    _follows(reports, True, 9.9)
+    assert exact["ok"]
+    r["first"] = step(100.0, 1024.0, 400.0, 501.0, slots=99)
+    r["incremental"]["wall_s"] = 10.0
+    r["tables"]["find_drift_s"] = 3.0
+    peak, flat, incremental, exact, reports = live_accuracy.targets(r)
+    _follows(peak, False, 1024.0)
+    _follows(flat, False, 1.252)
+    _follows(incremental, False, 0.1)
+    _follows(reports, False, 10.0)
+    assert not exact["ok"] and exact["result"].startswith("MISSED")
+
+
+def test_live_accuracy_command_line():
+    from bench.__main__ import parser
+
+    args = parser().parse_args(["live-accuracy", "--regions", "5", "--nights", "3", "--days", "2", "--freq", "30min",
+                                "--no-write"])
+    assert (args.regions, args.nights, args.days, args.freq, args.no_write) == (5, 3, 2, "30min", True)
+    defaults = parser().parse_args(["live-accuracy"])
+    assert (defaults.regions, defaults.nights, defaults.days, defaults.freq) == (1000, 90, 28, "h")
