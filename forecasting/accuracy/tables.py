@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecasting.accuracy.scoring import ALL_LEADS, LEAD_BUCKETS, METRICS, lead_bucket, metrics
+from forecasting.accuracy.scoring import ALL_LEADS, LEAD_BUCKETS, METRICS, metrics
 from forecasting.store.scores import SUM_COLUMNS, summed
 
 #: The columns of ``accuracy.csv``, in order.
@@ -30,18 +30,12 @@ def accuracy_table(store, regions=None, since: str | None = None) -> pd.DataFram
     since : str, optional
         Only runs dated on or after this ``YYYY-MM-DD``.
     """
-    sums = store.summed(["region", "model", "lead"], regions, since)
-    per_run = store.summed(["region", "model", "lead", "run_id"], regions, since)
     rows = []
-    if not sums.empty:
-        sums = sums.assign(bucket=lead_bucket(sums.lead))
-        per_run = per_run.assign(bucket=lead_bucket(per_run.lead))
-        for grouping in ("bucket", None):
-            keys = ["region", "model"] + ([grouping] if grouping else [])
-            grouped = sums.groupby(keys, as_index=False)[list(SUM_COLUMNS)].sum()
-            grouped["n_runs"] = per_run.groupby(keys).run_id.nunique().to_numpy()
-            grouped["lead"] = grouped.pop(grouping) if grouping else ALL_LEADS
-            rows.append(_with_metrics(grouped))
+    for buckets in (LEAD_BUCKETS, None):  # per lead-time group, then all leads
+        sums = summed(store, ["region", "model"], regions, since, buckets=buckets)
+        if not sums.empty:
+            sums["lead"] = sums.pop("bucket") if buckets else ALL_LEADS
+            rows.append(_with_metrics(sums))
     scored = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=list(COLUMNS))
     waiting = sorted(set(store.scorable(regions, since).region) - set(scored.region))
     if waiting:
@@ -72,14 +66,13 @@ def accuracy_by_lead(store, regions=None, since: str | None = None, until: str |
         then ``all``.
     """
     columns = ["lead", "n_runs", "n_slots", *METRICS, *(f"naive_{m}" for m in METRICS)]
-    sums = summed(store, ["region", "lead", "run_id"] if regions else ["lead", "run_id"], regions, since, until)
-    if sums.empty:
+    by_bucket = summed(store, [], regions, since, until, buckets=LEAD_BUCKETS)
+    if by_bucket.empty:
         return pd.DataFrame(columns=columns)
-    sums = sums.assign(bucket=lead_bucket(sums.lead))
-    groups = [(name, sums[sums.bucket == name]) for name, _, _ in LEAD_BUCKETS] + [(ALL_LEADS, sums)]
-    rows = pd.DataFrame([{"lead": name, "n_runs": part.run_id.nunique(), **part[list(SUM_COLUMNS)].sum()}
-                         for name, part in groups if len(part)])
-    return _with_metrics(rows)[columns].reset_index(drop=True)
+    total = summed(store, [], regions, since, until).assign(lead=ALL_LEADS)
+    rows = pd.concat([by_bucket.rename(columns={"bucket": "lead"}), total], ignore_index=True)
+    rows["order"] = rows.lead.map({name: i for i, name in enumerate(LEAD_ORDER)})
+    return _with_metrics(rows.sort_values("order"))[columns].reset_index(drop=True)
 
 
 def _with_metrics(sums: pd.DataFrame) -> pd.DataFrame:

@@ -15,9 +15,8 @@ from live_history import CONFIG
 def test_a_drift_check_that_fails_leaves_the_forecasts_alone(history, tmp_path):
     h = history.copy(tmp_path)
     with sqlite3.connect(h.out / "results.sqlite") as conn:  # a score table no scoring can write (but runs can delete from)
-        conn.execute("DROP TABLE score_progress")
-        conn.execute("CREATE TABLE score_progress (run_id TEXT, region TEXT, run_date TEXT, scale REAL, scored_until INTEGER, "
-                     "last_slot INTEGER, added_by_someone_else TEXT NOT NULL)")
+        conn.execute("DROP TABLE score_days")
+        conn.execute("CREATE TABLE score_days (run_id TEXT, region TEXT, day TEXT, added_by_someone_else TEXT NOT NULL)")
     conn.close()
     summary = run_nightly(h.cache, h.out, SerialExecutor(), ForecastConfig.from_dict({**CONFIG, "on_drift": "fallback"}))
     assert summary.status == "succeeded" and summary.n_ok == summary.n_regions == 3
