@@ -23,14 +23,13 @@ nothing) and prints the top functions.
 
 from __future__ import annotations
 
-import multiprocessing
-import queue as queue_module
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 from bench.live_data import GROUP, Layout, build_cache, build_store, extend_cache, reset_scores
+from bench import measure
 from bench.measure import verdict, wait_until_idle
 from bench.report import BENCHMARKS, RESULTS, machine, print_targets, replace_section, targets_text, write_json
 from bench.scale import _peak_rss_mib, _rss_mib
@@ -97,42 +96,9 @@ def measure_step(step: str, url: str, cache: str, profile: str | None = None) ->
             "rss_second_half_max_mib": round(max(half[1]), 1) if half[1] else None, "samples": len(samples), **out}
 
 
-def _child(queue, *args) -> None:
-    try:
-        queue.put(("ok", measure_step(*args)))
-    except BaseException as exc:  # noqa: BLE001 - reported by the parent, with the step it belongs to
-        import traceback
-
-        queue.put(("failed", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
-
-
 def run_in_child(step: str, url: str, cache: Path, profile: str | None = None, timeout: float = 7200.0) -> dict:
     """:func:`measure_step` in a fresh process."""
-    ctx = multiprocessing.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(queue, step, url, str(cache), profile), name=f"live-accuracy-{step}")
-    proc.start()
-    deadline = time.monotonic() + timeout
-    try:
-        while True:
-            try:
-                status, value = queue.get(timeout=5)
-                break
-            except queue_module.Empty:
-                if not proc.is_alive():  # killed (out of memory?) before it could say why
-                    status, value = "failed", f"the child process died with exit code {proc.exitcode}"
-                    break
-                if time.monotonic() > deadline:
-                    status, value = "failed", f"no result after {timeout:.0f} s"
-                    break
-    finally:
-        proc.join(60)
-        if proc.is_alive():  # pragma: no cover - a child stuck in teardown
-            proc.kill()
-            proc.join()
-    if status != "ok":
-        raise RuntimeError(f"live accuracy, {step}: {value}")
-    return value
+    return measure.run_in_child(measure_step, (step, url, str(cache), profile), f"live accuracy, {step}", timeout)
 
 
 # ----------------------------------------------------------------------------- targets and report

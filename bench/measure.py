@@ -174,3 +174,49 @@ def wait_until_idle(threshold: float = 10.0, sample_s: float = 0.5, max_wait_s: 
         if psutil.cpu_percent(interval=sample_s) < threshold:
             break
     return time.perf_counter() - t0
+
+
+def _child(queue, function, args) -> None:
+    try:
+        queue.put(("ok", function(*args)))
+    except BaseException as exc:  # noqa: BLE001 - reported by the parent, with what it was measuring
+        import traceback
+
+        queue.put(("failed", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+
+
+def run_in_child(function, args: tuple, name: str, timeout: float):
+    """``function(*args)`` in a fresh (spawned) process, so that its peak memory is its own; its return value.
+
+    ``function`` must be importable by name (module level).  A child that
+    raises, dies (out of memory?) or gives nothing within ``timeout``
+    seconds is a :class:`RuntimeError` naming ``name``.
+    """
+    import multiprocessing
+    import queue as queue_module
+
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(queue, function, args), name=name)
+    proc.start()
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                status, value = queue.get(timeout=5)
+                break
+            except queue_module.Empty:
+                if not proc.is_alive():  # killed (out of memory?) before it could say why
+                    status, value = "failed", f"the child process died with exit code {proc.exitcode}"
+                    break
+                if time.monotonic() > deadline:
+                    status, value = "failed", f"no result after {timeout:.0f} s"
+                    break
+    finally:
+        proc.join(60)
+        if proc.is_alive():  # pragma: no cover - a child stuck in teardown
+            proc.kill()
+            proc.join()
+    if status != "ok":
+        raise RuntimeError(f"{name}: {value}")
+    return value

@@ -37,14 +37,13 @@ alone.  Measured, per run:
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
-import queue as queue_module
 import resource
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
+from bench import measure
 from bench.measure import rotated, verdict, wait_until_idle
 from bench.report import (BENCHMARKS, RESULTS, machine, print_targets, replace_section, save_figure, targets_text,
                           write_json)
@@ -215,7 +214,7 @@ def measure_size(cache: str, out: str, regions: int, workers: int) -> dict:
     }
 
 
-def _child(queue, *args) -> None:
+def _quiet_measure_size(*args) -> dict:
     import logging
 
     import distributed  # noqa: F401 - importing it sets its loggers to INFO: quiet them after
@@ -223,41 +222,12 @@ def _child(queue, *args) -> None:
     logging.basicConfig(level=logging.WARNING)
     for name in ("distributed", "tornado", "bokeh"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    try:
-        queue.put(("ok", measure_size(*args)))
-    except BaseException as exc:  # noqa: BLE001 - reported by the parent, with the size it belongs to
-        import traceback
-
-        queue.put(("failed", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+    return measure_size(*args)
 
 
 def run_in_child(cache: Path, out: Path, regions: int, workers: int, timeout: float = 3600.0) -> dict:
     """:func:`measure_size` in a fresh process, so that its peak memory is that size's own."""
-    ctx = multiprocessing.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(queue, str(cache), str(out), regions, workers), name=f"scale-{regions}")
-    proc.start()
-    deadline = time.monotonic() + timeout
-    try:
-        while True:
-            try:
-                status, value = queue.get(timeout=5)
-                break
-            except queue_module.Empty:
-                if not proc.is_alive():  # killed (out of memory?) before it could say why
-                    status, value = "failed", f"the child process died with exit code {proc.exitcode}"
-                    break
-                if time.monotonic() > deadline:
-                    status, value = "failed", f"no result after {timeout:.0f} s"
-                    break
-    finally:
-        proc.join(60)
-        if proc.is_alive():  # pragma: no cover - a child stuck in teardown
-            proc.kill()
-            proc.join()
-    if status != "ok":
-        raise RuntimeError(f"{regions} regions: {value}")
-    return value
+    return measure.run_in_child(_quiet_measure_size, (str(cache), str(out), regions, workers), f"{regions} regions", timeout)
 
 
 # ----------------------------------------------------------------------------- sizes, targets, report
