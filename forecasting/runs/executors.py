@@ -37,7 +37,7 @@ from typing import Callable, Iterable, Iterator, Protocol
 
 from forecasting.errors import ClusterError
 from forecasting.logs.events import log_event
-from forecasting.runs.batching import MAX_BATCH, BatchPlan, batch_key, next_finished, run_batch, run_one
+from forecasting.runs.batching import MAX_BATCH, TARGET_S, BatchPlan, batch_key, next_finished, run_batch, run_one
 from forecasting.runs.outcomes import TRANSIENT_ERRORS, RegionFailure
 
 log = logging.getLogger(__name__)
@@ -110,17 +110,18 @@ class DaskExecutor:
         the scheduler (``distributed.scheduler.allowed-failures``).
     max_batch : int
         The most short jobs one Dask task may carry (1: one Dask task per job).
+    batch_target_s : float
+        About how long one batch should run; jobs under a quarter of it are batched.
     """
 
     name = "dask"
 
-    def __init__(self, client, retries: int = 2, max_batch: int = MAX_BATCH):
+    def __init__(self, client, retries: int = 2, max_batch: int = MAX_BATCH, batch_target_s: float = TARGET_S):
         self.client = client
         self.retries = retries
-        self.max_batch = max_batch
+        self.max_batch, self.batch_target_s = max_batch, batch_target_s
         self._threads_seen, self._threads_at = 1, -float("inf")
-        #: Where workers find the cache, when not at the driver's path
-        #: (on YARN: the key it was shipped under, in each container).
+        #: Where workers find the cache, if not at the driver's path (on YARN: the key it was shipped under).
         self.worker_cache_path: str | None = None
         #: ``reason(worker_name) -> str | None``: why a dead worker died, from
         #: whoever ran it (on YARN: the container's end as YARN reported it).
@@ -137,7 +138,7 @@ class DaskExecutor:
         from distributed import as_completed
 
         queue = deque((t, False) for t in tasks)  # (task, must run alone)
-        plan = BatchPlan(max_batch=self.max_batch)
+        plan = BatchPlan(target_s=self.batch_target_s, max_batch=self.max_batch)
         inflight: dict = {}  # future -> the tasks it runs (one: under the task's own key)
         done = as_completed()
         try:
