@@ -21,6 +21,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from forecasting.data import schema
+from forecasting.data.forecast_rows import empty_weather_forecasts, has_weather_forecasts, read_weather_forecasts
 from forecasting.data.timestamps import freq_seconds, from_epoch_seconds, to_epoch_seconds
 from forecasting.errors import CacheError, RegionDataError
 
@@ -47,6 +48,10 @@ class RegionData:
         ``start``/``end`` UTC timestamps (end exclusive) plus ``kind``/``name``.
     holidays : pandas.DataFrame
         ``date`` (local calendar date, ``datetime64``) and ``name``.
+    weather_forecasts : pandas.DataFrame
+        Long frame ``name`` (str), ``issued_at``, ``ts`` (UTC timestamps:
+        issue time, forecast slot) and ``value`` (float), sorted by name, ts,
+        issued_at; empty (:func:`empty_weather_forecasts`) when none.
     """
 
     region: str
@@ -58,6 +63,7 @@ class RegionData:
     events: pd.DataFrame = field(repr=False)
     promotions: pd.DataFrame = field(repr=False)
     holidays: pd.DataFrame = field(repr=False)
+    weather_forecasts: pd.DataFrame = field(default_factory=empty_weather_forecasts, repr=False)
 
 
 class CacheReader:
@@ -78,6 +84,7 @@ class CacheReader:
         try:
             with self._engine.connect() as conn:
                 meta = dict(conn.execute(sa.select(schema.meta.c.key, schema.meta.c.value)).all())
+                self.has_weather_forecasts = has_weather_forecasts(conn)
         except sa.exc.DatabaseError as exc:
             raise CacheError(f"not a forecasting cache ({_first_line(exc)})", path=str(path)) from None
         version = meta.get("schema_version")
@@ -184,18 +191,12 @@ class CacheReader:
                 .where(schema.orders.c.region == region)
                 .order_by(schema.orders.c.ts)
             ).all()
-            exog = conn.execute(
-                sa.select(schema.exogenous.c.name, schema.exogenous.c.ts, schema.exogenous.c.value).where(
-                    schema.exogenous.c.region == region
-                )
-            ).all()
+            x, h = schema.exogenous, schema.holidays
+            exog = conn.execute(sa.select(x.c.name, x.c.ts, x.c.value).where(x.c.region == region)).all()
             events = _intervals(conn, schema.events, region, ["kind", "name"])
             promos = _intervals(conn, schema.promotions, region, ["name"])
-            hol = conn.execute(
-                sa.select(schema.holidays.c.date, schema.holidays.c.name).where(
-                    sa.or_(schema.holidays.c.region == region, schema.holidays.c.region.is_(None))
-                )
-            ).all()
+            forecasts = read_weather_forecasts(conn, region) if self.has_weather_forecasts else empty_weather_forecasts()
+            hol = conn.execute(sa.select(h.c.date, h.c.name).where(sa.or_(h.c.region == region, h.c.region.is_(None)))).all()
         step = freq_seconds(self.freq)
         if orders:
             ts = np.fromiter((t for t, _ in orders), dtype=np.int64, count=len(orders))
@@ -227,6 +228,7 @@ class CacheReader:
             events=events,
             promotions=promos,
             holidays=holidays,
+            weather_forecasts=forecasts,
         )
 
 

@@ -124,6 +124,14 @@ class CacheWriter:
         """Long format: columns ``region, name, ts, value``."""
         self._insert(schema.exogenous, frame[["region", "name", "ts", "value"]])
 
+    def add_weather_forecasts(self, frame: pd.DataFrame) -> None:
+        """Long format: columns ``region, name, issued_at, ts`` (epoch seconds, UTC) and ``value`` (NaN allowed).
+
+        One row per variable, issue and forecast slot; ``issued_at`` is when
+        the forecast was made and need not be a slot start.
+        """
+        self._insert(schema.weather_forecasts, frame[["region", "name", "issued_at", "ts", "value"]])
+
     def add_events(self, frame: pd.DataFrame) -> None:
         """Columns ``region`` (None for everywhere), ``start_ts, end_ts, kind, name``."""
         self._insert(schema.events, frame[["region", "start_ts", "end_ts", "kind", "name"]])

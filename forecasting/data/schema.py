@@ -11,6 +11,14 @@ CSV) live in one long table, ``exogenous(region, ts, name, value)``; weather
 is the two variables ``temperature`` (degrees Celsius) and ``precipitation``
 (mm per hour).
 
+Weather forecasts, as they were known when issued, live in
+``weather_forecasts(region, name, issued_at, ts, value)``: the value a
+forecast issued at ``issued_at`` gave variable ``name`` (the names of
+``exogenous``) for the slot starting at ``ts``.  A slot has one row per
+forecast that covered it, so a backtest can use only the forecasts issued
+before its origin.  The table was added without bumping the version: caches
+written before it lack it, still open, and read as having no forecasts.
+
 ``meta`` holds ``schema_version``, ``freq``, ``created_at``, ``source``
 (JSON provenance) and, in imported caches, ``filled_slots``: a JSON object
 of region -> number of its orders slots that had no input row and were
@@ -60,6 +68,18 @@ exogenous = sa.Table(
     metadata,
     sa.Column("region", sa.Text, primary_key=True),
     sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("ts", sa.Integer, primary_key=True),
+    sa.Column("value", sa.Float, nullable=True),
+    sqlite_with_rowid=False,
+)
+
+weather_forecasts = sa.Table(
+    "weather_forecasts",
+    metadata,
+    sa.Column("region", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, primary_key=True),
+    # When the forecast was issued (epoch seconds, UTC); not on the slot grid.
+    sa.Column("issued_at", sa.Integer, primary_key=True),
     sa.Column("ts", sa.Integer, primary_key=True),
     sa.Column("value", sa.Float, nullable=True),
     sqlite_with_rowid=False,
