@@ -30,7 +30,10 @@ def cache_info(path) -> dict:
         orders), ``slots``, ``filled_slots`` (None when the cache does not
         record it: caches written before it did) and
         ``orders`` (their total); ``regressors``: per exogenous name its
-        ``first``/``last`` slot and ``regions``; ``events``, ``promotions``:
+        ``first``/``last`` slot and ``regions``; ``weather_forecasts``: per
+        variable its ``issues`` (distinct region and issue time), ``rows``,
+        ``first_issued``/``last_issued`` and ``regions`` (empty for caches
+        without forecasts, or written before the table); ``events``, ``promotions``:
         ``count``, ``first`` start, ``last`` end; ``holidays``: ``count``,
         ``first``/``last`` date.
 
@@ -61,6 +64,7 @@ def cache_info(path) -> dict:
             for region, name, tz, lo, hi, n, total in conn.execute(per_region).all()
         ]
         exog = {name: {"first": utc_text(lo), "last": utc_text(hi), "regions": n} for name, lo, hi, n in conn.execute(regressors)}
+        forecasts = _forecasts(conn) if reader.has_weather_forecasts else {}
         intervals = {t.name: _intervals(conn, t) for t in (schema.events, schema.promotions)}
         h = schema.holidays
         count, first, last = conn.execute(sa.select(sa.func.count(), sa.func.min(h.c.date), sa.func.max(h.c.date))).one()
@@ -70,8 +74,23 @@ def cache_info(path) -> dict:
         "source": reader.source,
         "regions": regions,
         "regressors": exog,
+        "weather_forecasts": forecasts,
         **intervals,
         "holidays": {"count": count, "first": first, "last": last},
+    }
+
+
+def _forecasts(conn) -> dict:
+    w = schema.weather_forecasts
+    # One row per issue first (the primary key's order), then per variable.
+    issues = sa.select(w.c.name, w.c.region, w.c.issued_at, sa.func.count().label("n")).group_by(
+        w.c.region, w.c.name, w.c.issued_at).subquery()
+    per_name = sa.select(issues.c.name, sa.func.count(), sa.func.sum(issues.c.n), sa.func.min(issues.c.issued_at),
+                         sa.func.max(issues.c.issued_at), sa.func.count(sa.distinct(issues.c.region))).group_by(
+        issues.c.name).order_by(issues.c.name)
+    return {
+        name: {"issues": n_issues, "rows": rows, "first_issued": utc_text(lo), "last_issued": utc_text(hi), "regions": n}
+        for name, n_issues, rows, lo, hi, n in conn.execute(per_name)
     }
 
 
@@ -94,6 +113,11 @@ def info_text(info: dict) -> str:
             lines.append(f"regressor {name}: {r['first']} .. {r['last']} ({r['regions']} regions)")
     else:
         lines.append("regressors: none")
+    for name, f in info["weather_forecasts"].items():
+        lines.append(f"weather forecast {name}: {f['issues']} issues, issued {f['first_issued']} .. {f['last_issued']} "
+                     f"({f['regions']} regions, {f['rows']} rows)")
+    if not info["weather_forecasts"]:
+        lines.append("weather forecasts: none")
     for key in ("events", "promotions", "holidays"):
         d = info[key]
         lines.append(f"{key}: {d['count']}" + (f" ({d['first']} .. {d['last']})" if d["count"] else ""))

@@ -1,4 +1,4 @@
-"""Import orders (and optional features, events, promotions, holidays) from CSV files into a cache.
+"""Import orders (and optional features, weather forecasts, events, promotions, holidays) from CSV files into a cache.
 
 Input files (UTF-8, comma-separated, header on line 1, columns in any order):
 
@@ -8,6 +8,10 @@ Input files (UTF-8, comma-separated, header on line 1, columns in any order):
   (regions it does not list, and empty cells, take the import's zone);
 * features: ``region,timestamp`` plus one or more numeric columns, stored in
   the ``exogenous`` table under the column's name;
+* weather forecasts: ``region,issued_at,timestamp`` plus numeric columns
+  (normally those of the features file): what a forecast issued at
+  ``issued_at`` (any instant) said for the slot starting at ``timestamp``,
+  stored in the ``weather_forecasts`` table;
 * events: ``region,start,end,kind`` and optionally ``name``; an empty region
   means the event matters everywhere; ``end`` is exclusive;
 * promotions: ``region,start,end`` and optionally ``name``, as events;
@@ -47,6 +51,7 @@ from forecasting.data.input_files import (
     validate_holidays,
     validate_orders,
     validate_promotions,
+    validate_weather_forecasts,
 )
 from forecasting.data.open_days import Gap, fill_open_days
 from forecasting.errors import InputError, UsageError
@@ -80,6 +85,11 @@ class ImportReport:
         Names of the imported feature columns.
     events, holidays, promotions : int
         Number of events, holidays and promotions imported.
+    forecast_variables : tuple of str
+        Names of the weather forecast file's variable columns.
+    forecast_rows, forecast_issues : int
+        Data rows of the weather forecasts file, and the issues they hold
+        (distinct region and ``issued_at``).
     """
 
     regions: int
@@ -92,6 +102,9 @@ class ImportReport:
     events: int = 0
     holidays: int = 0
     promotions: int = 0
+    forecast_variables: tuple[str, ...] = ()
+    forecast_rows: int = 0
+    forecast_issues: int = 0
 
     def summary(self, max_gaps: int = 10) -> str:
         """A few human-readable lines, the gaps included (at most ``max_gaps`` of them)."""
@@ -103,6 +116,11 @@ class ImportReport:
         ]
         if self.exogenous:
             lines.append(f"  features: {', '.join(self.exogenous)}")
+        if self.forecast_rows:
+            lines.append(
+                f"  weather forecasts: {', '.join(self.forecast_variables)} ({self.forecast_rows} rows, "
+                f"{self.forecast_issues} issue{'s' if self.forecast_issues != 1 else ''})"
+            )
         if self.holidays:
             lines.append(f"  {self.holidays} holiday{'s' if self.holidays != 1 else ''}")
         if self.events:
@@ -123,7 +141,7 @@ class ImportReport:
 
 def import_csv(
     orders, out, features=None, events=None, freq: str | None = None, timezone: str = "UTC", holidays=None,
-    promotions=None, regions=None,
+    promotions=None, regions=None, weather_forecasts=None,
 ) -> ImportReport:
     """Validate CSV files and build a cache from them.
 
@@ -135,6 +153,11 @@ def import_csv(
         Cache file to write; replaced atomically, untouched if the import fails.
     features : path-like, optional
         CSV with columns ``region,timestamp`` and numeric feature columns.
+    weather_forecasts : path-like, optional
+        CSV with columns ``region,issued_at,timestamp`` and numeric columns,
+        one per forecast variable; ``timestamp`` on the orders' slot grid,
+        ``issued_at`` any instant.  No two rows share region, ``issued_at``
+        and ``timestamp``.
     events : path-like, optional
         CSV with columns ``region,start,end,kind`` and optionally ``name``.
     holidays : path-like, optional
@@ -168,7 +191,7 @@ def import_csv(
     check_timezone(timezone)
     step = None if freq is None else step_of(freq)
     out = Path(out)
-    inputs = [Path(p) for p in (orders, features, events, holidays, promotions, regions) if p is not None]
+    inputs = [Path(p) for p in (orders, features, events, holidays, promotions, regions, weather_forecasts) if p is not None]
     if out.is_dir():
         raise UsageError(f"output {out} is a folder; give the cache file to write")
     for p in inputs:
@@ -186,6 +209,10 @@ def import_csv(
     if regions is not None:
         check_regions_known(regions_file, regions_rows, ids)
     feat, names = validate_features(Path(features), zones, step, o["phase"], ids) if features is not None else (None, [])
+    wf, wf_names, wf_issues = (
+        validate_weather_forecasts(Path(weather_forecasts), zones, step, o["phase"], ids) if weather_forecasts is not None
+        else (None, [], 0)
+    )
     ev = validate_events(Path(events), zones, ids) if events is not None else None
     promo = validate_promotions(Path(promotions), zones, ids) if promotions is not None else None
     hol = validate_holidays(Path(holidays), ids) if holidays is not None else None
@@ -194,7 +221,7 @@ def import_csv(
 
     source = {"generator": "forecasting.data.importer", "orders": str(orders), "timezone": timezone}
     for key, value in (("features", features), ("events", events), ("holidays", holidays), ("promotions", promotions),
-                       ("regions", regions)):
+                       ("regions", regions), ("weather_forecasts", weather_forecasts)):
         if value is not None:
             source[key] = str(value)
     freq_name = STEPS[step]
@@ -206,6 +233,9 @@ def import_csv(
         if feat is not None:
             for chunk in _chunks(feat):
                 writer.add_exogenous(chunk)
+        if wf is not None:
+            for chunk in _chunks(wf):
+                writer.add_weather_forecasts(chunk)
         if ev is not None:
             writer.add_events(ev)
         if promo is not None:
@@ -223,6 +253,9 @@ def import_csv(
         events=0 if ev is None else len(ev),
         holidays=0 if hol is None else len(hol),
         promotions=0 if promo is None else len(promo),
+        forecast_variables=tuple(wf_names),
+        forecast_rows=0 if wf is None else len(wf) // max(len(wf_names), 1),
+        forecast_issues=wf_issues,
     )
 
 

@@ -206,14 +206,22 @@ def check_grid(csvfile, frame, us, step: int, zones, phase: int | None = None) -
     return phase
 
 
-def check_duplicates(csvfile: CsvFile, frame: pd.DataFrame, codes: np.ndarray, seconds: np.ndarray) -> None:
-    """Raise InputError naming both lines of the first repeated (region, timestamp)."""
-    keys = pd.DataFrame({"r": codes, "t": seconds})
+def check_duplicates(csvfile: CsvFile, frame: pd.DataFrame, codes: np.ndarray, seconds: np.ndarray,
+                     issued: np.ndarray | None = None) -> None:
+    """Raise InputError naming both lines of the first repeated (region, timestamp).
+
+    With ``issued`` (epoch seconds of an ``issued_at`` column) the key is
+    (region, issued_at, timestamp): one forecast per slot and issue.
+    """
+    keys = pd.DataFrame({"r": codes, "t": seconds} | ({} if issued is None else {"i": issued}))
     dup = keys.duplicated(keep="first").to_numpy()
     if not dup.any():
         return
     pos = int(np.argmax(dup))
-    first = int(np.argmax((codes == codes[pos]) & (seconds == seconds[pos])))
+    same = (codes == codes[pos]) & (seconds == seconds[pos])
+    if issued is not None:
+        same &= issued == issued[pos]
+    first = int(np.argmax(same))
     # Locate both lines with one scan.
     labels = {int(frame.index[first]): None, int(frame.index[pos]): None}
     for i, start, _ in csvfile._records():
@@ -226,4 +234,6 @@ def check_duplicates(csvfile: CsvFile, frame: pd.DataFrame, codes: np.ndarray, s
     when = quote(column.iloc[pos])
     if column.iloc[pos].strip() != column.iloc[first].strip():
         when += f" (= {quote(column.iloc[first])})"
+    if issued is not None:
+        when += f" issued at {quote(frame['issued_at'].iloc[pos])}"
     csvfile.error(f"duplicate row for region {quote(frame['region'].iloc[pos])} at {when}: lines {a} and {b}", b)

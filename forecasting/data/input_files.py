@@ -2,6 +2,7 @@
 
 One function per kind of file: regions (``region,name,timezone``), orders
 (``region,timestamp,orders``), features (``region,timestamp`` plus numeric
+columns), weather forecasts (``region,issued_at,timestamp`` plus numeric
 columns), events (``region,start,end,kind`` and optionally ``name``),
 promotions (``region,start,end`` and optionally ``name``) and holidays
 (``date,name`` and optionally ``region``).
@@ -153,14 +154,8 @@ def validate_features(path: Path, zones: Zones, step: int, phase: int, regions: 
     frame = f.read()
     tz = zones.rows(frame["region"])
     us, ts_checks = parse_times(frame["timestamp"], tz, "timestamp")
-    names = [c for c in frame.columns if c not in ("region", "timestamp")]
-    checks = region_checks(frame["region"], known=regions) + ts_checks
-    values = {}
-    for name in names:
-        label = name if name.replace(".", "_").isidentifier() else quote(name)
-        values[name], num = number_checks(frame[name], f"{label} value")
-        checks += num
-    first_failure(f, frame, checks)
+    names, values, num_checks = _numeric_columns(frame, ("region", "timestamp"))
+    first_failure(f, frame, region_checks(frame["region"], known=regions) + ts_checks + num_checks)
     codes = np.searchsorted(regions, frame["region"].to_numpy(dtype=object))
     seconds = us // 1_000_000
     check_duplicates(f, frame, codes, seconds)
@@ -168,6 +163,51 @@ def validate_features(path: Path, zones: Zones, step: int, phase: int, regions: 
     region = frame["region"].to_numpy(dtype=object)
     long = [pd.DataFrame({"region": region, "name": name, "ts": seconds, "value": values[name]}) for name in names]
     return pd.concat(long, ignore_index=True).sort_values(["region", "name", "ts"], ignore_index=True), names
+
+
+def validate_weather_forecasts(
+    path: Path, zones: Zones, step: int, phase: int, regions: np.ndarray
+) -> tuple[pd.DataFrame, list[str], int]:
+    """Read the weather forecasts file (``region,issued_at,timestamp`` plus numeric columns).
+
+    Each row is what a forecast issued at ``issued_at`` said for the slot
+    starting at ``timestamp``; slots are on the orders' grid, issue times
+    need not be.  A slot at or before its issue time is kept (a nowcast).
+
+    Returns
+    -------
+    tuple
+        The long frame ``region, name, issued_at, ts, value`` (epoch
+        seconds) in the table's key order, the variable names, and the
+        number of issues (distinct region and ``issued_at``).
+    """
+    f = CsvFile(path, ("region", "issued_at", "timestamp"), extra=True)
+    frame = f.read()
+    tz = zones.rows(frame["region"])
+    issued_us, issued_checks = parse_times(frame["issued_at"], tz, "issued_at")
+    us, ts_checks = parse_times(frame["timestamp"], tz, "timestamp")
+    names, values, num_checks = _numeric_columns(frame, ("region", "issued_at", "timestamp"))
+    first_failure(f, frame, region_checks(frame["region"], known=regions) + issued_checks + ts_checks + num_checks)
+    codes = np.searchsorted(regions, frame["region"].to_numpy(dtype=object))
+    seconds, issued = us // 1_000_000, issued_us // 1_000_000
+    check_duplicates(f, frame, codes, seconds, issued)
+    check_grid(f, frame, us, step, tz, phase)
+    region = frame["region"].to_numpy(dtype=object)
+    long = [pd.DataFrame({"region": region, "name": name, "issued_at": issued, "ts": seconds, "value": values[name]})
+            for name in names]
+    out = pd.concat(long, ignore_index=True).sort_values(["region", "name", "issued_at", "ts"], ignore_index=True)
+    return out, names, len(pd.DataFrame({"r": codes, "i": issued}).drop_duplicates())
+
+
+def _numeric_columns(frame: pd.DataFrame, keys: tuple[str, ...]):
+    """Every column but ``keys`` parsed as numbers: ``(names, values by name, checks)``."""
+    names = [c for c in frame.columns if c not in keys]
+    values, checks = {}, []
+    for name in names:
+        label = name if name.replace(".", "_").isidentifier() else quote(name)
+        values[name], num = number_checks(frame[name], f"{label} value")
+        checks += num
+    return names, values, checks
 
 
 def validate_events(path: Path, zones: Zones, regions: np.ndarray) -> pd.DataFrame:
