@@ -18,6 +18,8 @@ Every region draws from its own random stream, derived from the seed and the
 region's position, so adding regions never changes the existing ones.
 Schedules known in advance (holidays, events, promotions) extend
 ``future_days`` past the history; weather is only recorded for the past.
+Optionally, daily weather forecasts as they were issued
+(:mod:`forecasting.data.synthetic_weather`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from forecasting.data.timestamps import freq_seconds, from_epoch_seconds, to_epo
 from forecasting.data.schema import FREQUENCIES
 from forecasting.errors import UsageError
 from forecasting.data.moon import moon_illumination
+from forecasting.data.forecast_rows import weather_forecast_frame
+from forecasting.data.synthetic_weather import climate_temperature, weather_forecasts
 
 TIMEZONES = ("Europe/Berlin", "Europe/London", "Europe/Madrid", "Europe/Amsterdam", "America/New_York")
 EVENT_KINDS = ("football", "basketball", "concert")
@@ -67,6 +71,9 @@ class SyntheticSpec:
         First local day of history (``YYYY-MM-DD``).
     future_days : int
         How far schedules (holidays, events, promotions) extend past the history.
+    weather_forecasts : bool
+        Also generate weather forecasts, issued daily at 06:00 local time for
+        ten days ahead; off by default, and the rest is the same either way.
     """
 
     regions: int = 20
@@ -75,6 +82,7 @@ class SyntheticSpec:
     seed: int = 0
     start: str = "2024-01-01"
     future_days: int = 90
+    weather_forecasts: bool = False
 
     def validate(self) -> "SyntheticSpec":
         if self.regions < 1:
@@ -93,7 +101,8 @@ class SyntheticSpec:
 def build_synthetic_cache(spec: SyntheticSpec, out) -> None:
     """Generate ``spec`` and write it, atomically, as a cache at ``out``."""
     spec = spec.validate()
-    source = {"generator": "synthetic", **spec.__dict__}
+    # Without forecasts the provenance stays what it was before the option.
+    source = {"generator": "synthetic", **{k: v for k, v in spec.__dict__.items() if k != "weather_forecasts" or v}}
     with CacheWriter(out, freq=spec.freq, source=source) as writer:
         holidays = _holiday_frame(spec)
         writer.add_holidays(holidays[["date", "name"]].assign(region=None))
@@ -106,6 +115,8 @@ def build_synthetic_cache(spec: SyntheticSpec, out) -> None:
             writer.add_exogenous(region["exogenous"])
             writer.add_events(region["events"])
             writer.add_promotions(region["promotions"])
+            if spec.weather_forecasts:
+                writer.add_weather_forecasts(region["weather_forecasts"])
         # Every slot is generated: none is a zero filled in for a missing row.
         writer.set_filled_slots({region: 0 for region in ids})
 
@@ -125,6 +136,8 @@ def synthetic_region(spec: SyntheticSpec, i: int = 0) -> RegionData:
     exog = region["exogenous"].pivot(index="ts", columns="name", values="value").sort_index()
     exog.index = from_epoch_seconds(exog.index)
     exog.columns.name = None
+    wf = region.get("weather_forecasts")
+    forecasts = {} if wf is None else {"weather_forecasts": weather_forecast_frame(wf["name"], wf["issued_at"], wf["ts"], wf["value"])}
 
     def intervals(frame: pd.DataFrame, extra: list[str]) -> pd.DataFrame:
         out = frame[extra].reset_index(drop=True)
@@ -136,7 +149,7 @@ def synthetic_region(spec: SyntheticSpec, i: int = 0) -> RegionData:
         region=info["region"], name=info["name"], timezone=info["timezone"], freq=spec.freq, orders=series,
         exogenous=exog.astype(float), events=intervals(region["events"], ["kind", "name"]),
         promotions=intervals(region["promotions"], ["name"]),
-        holidays=pd.DataFrame({"date": pd.to_datetime(holidays["date"]), "name": holidays["name"]}),
+        holidays=pd.DataFrame({"date": pd.to_datetime(holidays["date"]), "name": holidays["name"]}), **forecasts,
     )
 
 
@@ -215,13 +228,16 @@ def generate_region(spec: SyntheticSpec, i: int, holidays: pd.DataFrame) -> dict
         ],
         ignore_index=True,
     )
-    return {
+    out = {
         "info": {"region": region, "name": f"Region {i:03d}", "timezone": tz},
         "orders": pd.DataFrame({"region": region, "ts": ts, "orders": counts.astype(float)}),
         "exogenous": exogenous,
         "events": events,
         "promotions": promotions,
     }
+    if spec.weather_forecasts:
+        out["weather_forecasts"] = weather_forecasts(spec.seed, i, region, tz, index, spec.freq, temperature, precipitation)
+    return out
 
 
 def _bump(x, centre: float, width: float):
@@ -229,8 +245,6 @@ def _bump(x, centre: float, width: float):
 
 
 def _weather(rng: np.random.Generator, local: pd.DatetimeIndex, n: int) -> tuple[np.ndarray, np.ndarray]:
-    hour = local.hour + local.minute / 60.0
-    doy = np.asarray(local.day_of_year, dtype=float)
     days = np.asarray((local - local[0]) / pd.Timedelta("1D"), dtype=float)
     # Day-to-day anomalies: an AR(1) on days, interpolated to slots.
     n_days = int(np.ceil(days[-1])) + 2
@@ -238,9 +252,7 @@ def _weather(rng: np.random.Generator, local: pd.DatetimeIndex, n: int) -> tuple
     shocks = rng.normal(0.0, 1.5, n_days)
     for d in range(1, n_days):
         anomaly[d] = 0.8 * anomaly[d - 1] + shocks[d]
-    temperature = (
-        10 + 9 * np.sin(2 * np.pi * (doy - 110) / 365.25) + 4 * np.sin(2 * np.pi * (hour - 9) / 24) + np.interp(days, np.arange(n_days), anomaly)
-    )
+    temperature = climate_temperature(local) + np.interp(days, np.arange(n_days), anomaly)
     # Rain comes in spells: a two-state Markov chain per slot.
     start, stay = rng.random(n) < 0.02, rng.random(n) < 0.85
     raining = np.zeros(n, dtype=bool)
