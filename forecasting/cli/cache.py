@@ -19,12 +19,17 @@ def add_parser(sub) -> None:
     build.add_argument("--freq", default="h", help="slot length: 15min, 30min or h (default h)")
     build.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     build.add_argument("--start", default="2024-01-01", help="first day of history (default 2024-01-01)")
+    build.add_argument("--weather-forecasts", action="store_true",
+                       help="also generate daily weather forecasts (issued 06:00 local time, 10 days ahead)")
     build.add_argument("--out", required=True, type=Path, help="cache file to write")
     build.set_defaults(func=cmd_cache_build)
 
-    imp = cache_sub.add_parser("import", help="import orders (and features, events, promotions, holidays) from CSV files")
+    imp = cache_sub.add_parser(
+        "import", help="import orders (and features, weather forecasts, events, promotions, holidays) from CSV files")
     imp.add_argument("--orders", required=True, type=Path, help="CSV with columns region,timestamp,orders")
     imp.add_argument("--features", type=Path, help="CSV with columns region,timestamp,<numeric columns>")
+    imp.add_argument("--weather-forecasts", type=Path,
+                     help="CSV with columns region,issued_at,timestamp,<numeric columns> (forecasts as issued)")
     imp.add_argument("--events", type=Path, help="CSV with columns region,start,end,kind[,name]")
     imp.add_argument("--promotions", type=Path, help="CSV with columns region,start,end[,name]")
     imp.add_argument("--holidays", type=Path, help="CSV with columns date,name[,region]")
@@ -44,9 +49,11 @@ def cmd_cache_build(args) -> int:
     """A synthetic cache."""
     from forecasting.data.synthetic import SyntheticSpec, build_synthetic_cache
 
-    spec = SyntheticSpec(regions=args.regions, days=args.days, freq=args.freq, seed=args.seed, start=args.start)
+    spec = SyntheticSpec(regions=args.regions, days=args.days, freq=args.freq, seed=args.seed, start=args.start,
+                         weather_forecasts=args.weather_forecasts)
     build_synthetic_cache(spec, args.out)
-    print(f"wrote {args.out}: {spec.regions} synthetic regions, {spec.days} days of {spec.freq} slots, seed {spec.seed}")
+    forecasts = ", daily weather forecasts" if spec.weather_forecasts else ""
+    print(f"wrote {args.out}: {spec.regions} synthetic regions, {spec.days} days of {spec.freq} slots{forecasts}, seed {spec.seed}")
     return errors.EXIT_OK
 
 
@@ -56,7 +63,7 @@ def cmd_cache_import(args) -> int:
 
     report = import_csv(
         args.orders, args.out, features=args.features, events=args.events, freq=args.freq, timezone=args.timezone,
-        holidays=args.holidays, promotions=args.promotions, regions=args.regions,
+        holidays=args.holidays, promotions=args.promotions, regions=args.regions, weather_forecasts=args.weather_forecasts,
     )
     print(report.summary())
     return errors.EXIT_OK

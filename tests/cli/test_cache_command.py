@@ -82,6 +82,17 @@ def test_build_seed_same_data_for_the_same_seed_other_data_for_another(tmp_path)
     assert a.index.equals(other.index) and not np.array_equal(a.to_numpy(), other.to_numpy())
 
 
+def test_build_weather_forecasts_adds_daily_issues_and_changes_nothing_else(capsys, tmp_path):
+    plain = open_cache(_build(tmp_path / "plain.sqlite")).load_region("r000")
+    path = _build(tmp_path / "forecasts.sqlite", "--weather-forecasts")
+    assert "daily weather forecasts" in capsys.readouterr().out
+    data = open_cache(path).load_region("r000")
+    assert plain.weather_forecasts.empty and set(data.weather_forecasts.name) == {"temperature", "precipitation"}
+    issued = data.weather_forecasts.issued_at.drop_duplicates().dt.tz_convert(data.timezone)
+    assert len(issued) == 3 and (issued.dt.hour == 6).all()  # one a day, at 06:00 local
+    assert data.orders.equals(plain.orders) and data.exogenous.equals(plain.exogenous)
+
+
 # --------------------------------------------------------------------------- cache import
 
 
@@ -177,3 +188,23 @@ def test_import_timezone_reads_naive_timestamps_as_local_time(tmp_path):
     assert a.timezone == "Europe/Berlin"
     assert a.orders.index[0] == pd.Timestamp("2024-01-01 00:00", tz="Europe/Berlin")  # 23:00 UTC the day before
     assert a.orders.iloc[0] == 0  # the row of local midnight
+
+
+def test_import_weather_forecasts(capsys, tmp_path):
+    forecasts = tmp_path / "forecasts.csv"
+    forecasts.write_text("region,issued_at,timestamp,temperature\n"
+                         "A,2023-12-31T18:30:00Z,2024-01-01T03:00Z,-2\n"
+                         "A,2024-01-01T01:45:00Z,2024-01-01T03:00Z,-1.5\n"
+                         "B,2023-12-31T18:30:00Z,2024-01-01T04:00Z,7\n")
+    out = _import(tmp_path, "--weather-forecasts", str(forecasts))
+    assert "weather forecasts: temperature (3 rows, 3 issues)" in capsys.readouterr().out
+    a = open_cache(out).load_region("A").weather_forecasts
+    assert a.value.tolist() == [-2.0, -1.5] and set(a.ts) == {pd.Timestamp("2024-01-01 03:00", tz="UTC")}
+    assert a.issued_at.tolist() == [pd.Timestamp("2023-12-31 18:30", tz="UTC"), pd.Timestamp("2024-01-01 01:45", tz="UTC")]
+    # A forecast of a slot off the orders' grid is a one-line error with its line.
+    forecasts.write_text("region,issued_at,timestamp,temperature\nA,2023-12-31T18:30:00Z,2024-01-01T03:30Z,-2\n")
+    again = tmp_path / "again.sqlite"
+    argv = ["cache", "import", "--orders", str(_hourly_orders(tmp_path)), "--weather-forecasts", str(forecasts), "--out", str(again)]
+    assert main(argv) == errors.EXIT_USAGE
+    assert f"{forecasts}:2: timestamp '2024-01-01T03:30Z' is not on the 1h slot grid" in _one_line_error(capsys)
+    assert not again.exists()

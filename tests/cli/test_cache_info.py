@@ -99,6 +99,36 @@ def test_info_of_a_cache_that_does_not_record_filled_slots_says_unknown(capsys, 
     assert "\tunknown\t" in capsys.readouterr().out
 
 
+def test_info_shows_the_weather_forecasts_and_none_for_a_cache_written_before_them(capsys, tmp_path):
+    path = tmp_path / "synthetic.sqlite"
+    assert main(["cache", "build", "--synthetic", "--regions", "2", "--days", "3", "--weather-forecasts", "--out", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["cache", "info", str(path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)["weather_forecasts"]
+    assert sorted(info) == ["precipitation", "temperature"]
+    cache = open_cache(path)
+    forecasts = pd.concat([cache.load_region(r).weather_forecasts for r in cache.regions()])
+    temperature = forecasts[forecasts.name == "temperature"]
+    assert info["temperature"] == {
+        "issues": 6, "rows": len(temperature), "regions": 2,  # one a day per region
+        "first_issued": _utc(temperature.issued_at.min()), "last_issued": _utc(temperature.issued_at.max()),
+    }
+    assert main(["cache", "info", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert f"weather forecast temperature: 6 issues, issued {info['temperature']['first_issued']} .. " \
+           f"{info['temperature']['last_issued']} (2 regions, {len(temperature)} rows)" in lines
+    # A cache written before the table existed: none.
+    old = tmp_path / "old.sqlite"
+    with closing(sqlite3.connect(path)) as src, closing(sqlite3.connect(old)) as dst:
+        src.backup(dst)
+        with dst:
+            dst.execute("DROP TABLE weather_forecasts")
+    assert main(["cache", "info", str(old), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["weather_forecasts"] == {}
+    assert main(["cache", "info", str(old)]) == 0
+    assert "weather forecasts: none" in capsys.readouterr().out.splitlines()
+
+
 def test_info_of_a_missing_cache_is_one_line_error(capsys, tmp_path):
     assert main(["cache", "info", str(tmp_path / "nope.sqlite")]) == errors.EXIT_USAGE
     err = capsys.readouterr().err.strip().splitlines()
