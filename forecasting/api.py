@@ -54,6 +54,9 @@ def backtest(
     out=None,
     plots: bool = False,
     progress: bool = True,
+    oracle_regressors: bool | None = None,
+    staffing: dict | None = None,
+    selection_metric: str | None = None,
     **cluster_options,
 ) -> BacktestResult:
     """Backtest models on every region of a cache and choose each region's champion.
@@ -99,6 +102,8 @@ def backtest(
         Also write the PNG reports into ``out``.
     progress : bool
         Show progress (a bar in a notebook cell or on a terminal).
+    oracle_regressors, staffing, selection_metric : optional
+        The config keys of those names (``staffing={"cost_under": 30, "cost_over": 10}``).
     **cluster_options
         Passed to the cluster's back end (e.g. ``yarn=`` a YARN config for ``cluster="yarn"``).
 
@@ -120,7 +125,8 @@ def backtest(
     from forecasting.runs.backtest import plan_backtest, run_backtest
 
     bt_config = load_backtest_config(config).with_overrides(
-        models=_model_list(models), start=start, end=end, cutoffs=cutoffs, horizon=horizon, step=step
+        models=_model_list(models), start=start, end=end, cutoffs=cutoffs, horizon=horizon, step=step,
+        oracle_regressors=oracle_regressors, staffing=staffing, selection_metric=selection_metric,
     )
     job_config = load_config(config)
     regions = _region_list(regions)

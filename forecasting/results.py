@@ -117,7 +117,8 @@ class ForecastResult:
     run_id, run_date, status : str
         Its id in the store, the first day forecast, and ``succeeded``, ``partial`` or ``failed``.
     forecasts : pandas.DataFrame
-        A row per region and slot: ``region, timestamp, model, yhat, q10, q50, q90`` (UTC).
+        A row per region and slot: ``region, timestamp, model, yhat, q10, q50, q90, staff`` (UTC;
+        ``staff``, the staffing quantile, is NaN where the champion has no staffing calibration).
     failures : pandas.DataFrame
         A row per region not forecast: ``region, status, error_type, message, traceback, worker``.
     cache : str

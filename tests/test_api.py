@@ -44,7 +44,9 @@ def test_backtest_returns_every_region_and_model_on_the_leaderboard_and_a_verdic
 def test_backtest_windows_hold_each_slot_with_its_actual_and_ordered_quantiles(stored_backtest, synthetic_cache):
     result, _ = stored_backtest
     windows = result.windows
-    assert list(windows.columns) == ["region", "model", "cutoff", "timestamp", "actual", "yhat", "q10", "q50", "q90"]
+    assert list(windows.columns) == ["region", "model", "cutoff", "timestamp", "actual", "yhat", "q10", "q50", "q90",
+                                     "yhat_oracle"]
+    assert windows.yhat_oracle.isna().all()  # not asked for
     per_window = windows.groupby(["region", "model", "cutoff"]).size()
     assert len(per_window) == len(result.champions) * len(MODELS) * 2
     assert per_window.nunique() == 1 and per_window.iloc[0] == 7 * 24  # a week of hourly slots each

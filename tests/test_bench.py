@@ -460,3 +460,18 @@ def test_live_accuracy_command_line():
     assert (args.regions, args.nights, args.days, args.freq, args.no_write) == (5, 3, 2, "30min", True)
     defaults = parser().parse_args(["live-accuracy"])
     assert (defaults.regions, defaults.nights, defaults.days, defaults.freq) == (1000, 90, 28, "h")
+
+
+def test_accuracy_reports_the_oracle_gain_and_the_staffing_cost_and_coverage():
+    from bench import accuracy
+
+    r = accuracy.main(regions=1, days=63, cutoffs=3, workers=1, write=False, datasets=("synthetic",),
+                      models=("seasonal_naive", "gbm"), horizon="7D")
+    (d,) = r["datasets"].values()
+    assert d["staffing_quantile"] == accuracy.COST_UNDER / (accuracy.COST_UNDER + accuracy.COST_OVER)
+    assert d["staffing_cost_champion"] > 0 and d["staffing_cost_seasonal_naive"] > 0
+    assert d["staffing_cost_ratio"] > 0 and 0 < d["staffing_coverage"] <= 1
+    assert sorted(d["staffing_coverage_by_hour"]) == accuracy.HOUR_BUCKETS
+    assert abs(d["oracle_gain"] - (d["mase_ratio"] - d["mase_ratio_oracle"])) < 1  # both finite, in MASE units
+    tables = accuracy._more_tables(r)
+    assert "| 00-03 |" in tables and "oracle gain" in tables

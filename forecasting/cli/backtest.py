@@ -24,6 +24,9 @@ def add_parser(sub):
     bt.add_argument("--horizon", help="forecast length per window, e.g. 28D")
     bt.add_argument("--step", help="days between cutoffs, e.g. 7D")
     bt.add_argument("--no-plots", action="store_true", help="skip the PNG reports")
+    bt.add_argument("--oracle-regressors", action="store_true", default=None,
+                    help="also score every model with the weather as recorded (what no forecast knew): "
+                         "the leaderboard's mase_oracle, wape_oracle and oracle_gain")
     bt.set_defaults(func=cmd_backtest)
     return bt
 
@@ -36,7 +39,8 @@ def cmd_backtest(args) -> int:
     from forecasting.runs.backtest import plan_backtest, run_backtest
 
     config = load_backtest_config(args.config).with_overrides(
-        models=args.models, start=args.start, end=args.end, cutoffs=args.cutoffs, horizon=args.horizon, step=args.step
+        models=args.models, start=args.start, end=args.end, cutoffs=args.cutoffs, horizon=args.horizon, step=args.step,
+        oracle_regressors=args.oracle_regressors,
     )
     job_config = load_config(args.config)
     cluster = jobs.cluster_target(args)

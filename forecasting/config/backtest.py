@@ -10,6 +10,11 @@
       grid:                  # optional parameter search per model family
         gbm: {learning_rate: [0.05, 0.1], max_iter: [100, 200]}
       search: grid           # or random, with n_samples and seed
+      oracle_regressors: false   # also score every model with the weather as recorded
+      staffing:              # the staffing quantile: two costs, or service_level: 0.9
+        cost_under: 30       # per missing driver-hour (diners wait)
+        cost_over: 10        # per idle driver-hour
+      selection_metric: mase # or pinball: champions by pinball loss at the staffing quantile
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Annotated, Any, Literal, Mapping
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from forecasting.config.base import ConfigModel
-from forecasting.config.fields import Count, Date, Seed, WholeDays, WholeNumber, checked, fail
+from forecasting.config.fields import Count, Date, Flag, Seed, WholeDays, WholeNumber, checked, fail
 from forecasting.config.forecast import Models, models_to_dict
 from forecasting.errors import ConfigError
 from forecasting.models.spec import ModelSpec, parse_models
@@ -74,6 +79,55 @@ def _model_name(value: str, key: str) -> str:
     return value
 
 
+class StaffingConfig(ConfigModel):
+    """The staffing decision: what a missing and an idle unit cost, or the service level itself.
+
+    Parameters
+    ----------
+    cost_under, cost_over : float, optional
+        Cost of one unit of demand not staffed for (per missing driver-hour:
+        diners wait) and of one unit staffed for but not needed (per idle
+        driver-hour).  Only their ratio matters: the newsvendor quantile is
+        ``cost_under / (cost_under + cost_over)``.
+    service_level : float, optional
+        That quantile given directly (instead of the costs), strictly between 0 and 1.
+    """
+
+    namespace = "staffing"
+
+    cost_under: Annotated[int | float, Field(gt=0, description="a number > 0")] | None = None
+    cost_over: Annotated[int | float, Field(gt=0, description="a number > 0")] | None = None
+    service_level: Annotated[int | float, Field(gt=0, lt=1, description="a number strictly between 0 and 1")] | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> "StaffingConfig":
+        costs = (self.cost_under is not None, self.cost_over is not None)
+        if self.service_level is not None and any(costs):
+            raise fail("give either cost_under and cost_over, or service_level, not both", key="staffing")
+        if self.service_level is None and not all(costs):
+            raise fail("give both cost_under and cost_over (or service_level)", key="staffing")
+        return self
+
+    @property
+    def quantile(self) -> float:
+        """The cost-optimal quantile q* (the newsvendor's critical ratio)."""
+        if self.service_level is not None:
+            return float(self.service_level)
+        return float(self.cost_under) / float(self.cost_under + self.cost_over)
+
+    def costs(self) -> tuple[float, float]:
+        """``(cost_under, cost_over)``; from a service level q, ``(q, 1 - q)`` (the same decision)."""
+        if self.service_level is not None:
+            return float(self.service_level), 1.0 - float(self.service_level)
+        return float(self.cost_under), float(self.cost_over)
+
+
+def _staffing(value: Any, key: str) -> StaffingConfig | None:
+    if value is None or isinstance(value, StaffingConfig):
+        return value
+    return StaffingConfig.from_dict(value, source=key)
+
+
 #: Parameter values to search per model family, in the form :func:`_grid` gives.
 Grid = Annotated[tuple[tuple[str, tuple[tuple[str, tuple[Any, ...]], ...]], ...], BeforeValidator(checked(_grid))]
 
@@ -107,6 +161,14 @@ class BacktestConfig(ConfigModel):
         Champion of regions where no model qualifies (too little history).
     top_k : int
         Size of the forecast combination candidate (0 disables it).
+    oracle_regressors : bool
+        Also score every window with the regressors as recorded (weather
+        included), beside the honest score with what was known at the cutoff.
+    staffing : StaffingConfig, optional
+        The staffing quantile to calibrate for each champion (and to score by).
+    selection_metric : str
+        ``mase`` (default) or ``pinball``: champions by pinball loss at the
+        staffing quantile (needs ``staffing``).
     """
 
     namespace = NAMESPACE
@@ -125,11 +187,16 @@ class BacktestConfig(ConfigModel):
     min_windows: Count = 3
     default_model: Annotated[str, Field(description="a model name"), AfterValidator(checked(_model_name))] = BASELINE
     top_k: WholeNumber = 2
+    oracle_regressors: Flag = False
+    staffing: Annotated[StaffingConfig | None, BeforeValidator(checked(_staffing))] = None
+    selection_metric: Annotated[Literal["mase", "pinball"], Field(description="'mase' or 'pinball'")] = "mase"
 
     @model_validator(mode="after")
     def _consistent(self) -> "BacktestConfig":
         if self.cutoffs is not None and (self.start or self.end):
             raise fail("give either cutoffs or start/end, not both", key="cutoffs")
+        if self.selection_metric == "pinball" and self.staffing is None:
+            raise fail("selection_metric pinball needs a staffing section (its quantile)", key="selection_metric")
         names = {m.name for m in self.models}
         for name, params in self.grid:
             if name not in names:
@@ -178,7 +245,8 @@ class BacktestConfig(ConfigModel):
     def to_dict(self) -> dict:
         """Plain data (YAML/JSON-serialisable), the inverse of :meth:`from_dict`."""
         grid = {name: {k: list(v) for k, v in params} for name, params in self.grid}
-        return {**self.fields(), "models": models_to_dict(self.models), "grid": grid}
+        staffing = None if self.staffing is None else {k: v for k, v in self.staffing.fields().items() if v is not None}
+        return {**self.fields(), "models": models_to_dict(self.models), "grid": grid, "staffing": staffing}
 
 
 def load_backtest_config(path) -> BacktestConfig:

@@ -190,3 +190,15 @@ Seed = Annotated[int, Field(ge=0, le=2**32 - 1, description="a whole number from
 Text = Annotated[str, Field(description="a string"), AfterValidator(checked(_no_nul))]
 #: ``true`` or ``false``.
 Flag = Annotated[bool, Field(description="true or false")]
+
+
+def _names(value: Any, what: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ValueError(f"{what} must be a list of names, got {value!r}")
+    return tuple(v.strip() for v in value)
+
+
+#: Names: a YAML list of non-empty strings, or one comma-separated string; a tuple.
+Names = Annotated[tuple[str, ...], PlainValidator(checked(_names))]

@@ -26,7 +26,7 @@ import pandas as pd
 from pydantic import AfterValidator, BeforeValidator, Field, InstanceOf
 
 from forecasting.config.base import ConfigModel
-from forecasting.config.fields import Count, Duration, Fraction, WholeNumber, checked, parse_duration
+from forecasting.config.fields import Count, Duration, Fraction, Names, WholeNumber, checked, parse_duration
 from forecasting.errors import PluginError
 from forecasting.models.spec import ModelSpec, check_spec, parse_models
 
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 __all__ = ["NAMESPACE", "ForecastConfig", "Models", "load_config"]
 
 #: Keys of :class:`ForecastConfig` newer than its first recorded digests (see :meth:`ForecastConfig.digest`).
-LATER_KEYS = ("drift_days", "drift_tolerance", "on_drift", "retention_days")
+LATER_KEYS = ("drift_days", "drift_tolerance", "on_drift", "retention_days", "known_regressors", "staffing_calibration")
 
 
 def _models(value: Any, key: str) -> tuple[ModelSpec, ...]:
@@ -60,6 +60,14 @@ def _models(value: Any, key: str) -> tuple[ModelSpec, ...]:
     if dropped:
         log.warning("%s: leaving out %s: %s", key, ", ".join(s.label for s, _ in dropped), "; ".join(str(e) for _, e in dropped))
     return tuple(kept)
+
+
+def _calibration(value: str | None, key: str) -> str | None:
+    if value is not None:
+        from forecasting.engine.staffing import Calibration
+
+        Calibration.from_json(value)
+    return value
 
 
 def _at_least_one(value: tuple, key: str) -> tuple:
@@ -126,6 +134,16 @@ class ForecastConfig(ConfigModel):
     retention_days : int, optional
         Delete the forecasts of nightly runs dated more than this many days
         before a run's date (their live scores stay); default: keep them all.
+    known_regressors : tuple of str
+        Exogenous variables known in advance (planned, like a capacity or a
+        price list): used as recorded in the forecast window.  Every other
+        variable, weather included, is taken from forecasts issued before the
+        origin, else a climatology (:mod:`forecasting.engine.exogenous`).
+    staffing_calibration : str, optional
+        The staffing quantile's calibration (JSON of
+        :class:`forecasting.engine.staffing.Calibration`); set per region
+        from its champion's backtest, like ``interval_adjustment``.  With it
+        each forecast has a ``staff`` column.
     """
 
     namespace = NAMESPACE
@@ -144,6 +162,8 @@ class ForecastConfig(ConfigModel):
     drift_tolerance: Annotated[int | float, Field(ge=0, le=10, description="a number between 0 and 10")] = 0.25
     on_drift: Annotated[Literal["ignore", "fallback", "refit"], Field(description="'ignore', 'fallback' or 'refit'")] = "ignore"
     retention_days: Count | None = None
+    known_regressors: Names = ()
+    staffing_calibration: Annotated[str | None, AfterValidator(checked(_calibration))] = None
 
     @classmethod
     def from_dict(cls, data, source: str = "config") -> "ForecastConfig":
@@ -157,7 +177,7 @@ class ForecastConfig(ConfigModel):
 
     def to_dict(self) -> dict:
         """Plain data (YAML/JSON-serialisable), the inverse of :meth:`from_dict`."""
-        return {**self.fields(), "models": models_to_dict(self.models)}
+        return {**self.fields(), "models": models_to_dict(self.models), "known_regressors": list(self.known_regressors)}
 
     def digest(self) -> str:
         """A short stable hash of the configuration, recorded with each run.
@@ -167,7 +187,8 @@ class ForecastConfig(ConfigModel):
         digest of every earlier config, and the backtest ids made from it,
         stay as they were.
         """
-        data = {k: v for k, v in self.to_dict().items() if not (k in LATER_KEYS and v == type(self).model_fields[k].default)}
+        defaults = {k: json.dumps(type(self).model_fields[k].default) for k in LATER_KEYS}
+        data = {k: v for k, v in self.to_dict().items() if not (k in LATER_KEYS and json.dumps(v) == defaults[k])}
         blob = json.dumps(data, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

@@ -20,7 +20,9 @@ into a float frame whose column prefixes say what each column is:
     ``promo_active`` (number of promotions active in the slot).
 ``wx_`` / ``x_``
     Weather (``temperature``, ``precipitation``) and every other exogenous
-    variable ``c`` as ``x_c``, gaps filled with a climatology.
+    variable ``c`` as ``x_c``: recorded before the origin, forecast (as
+    issued before it) or climatology after it; see
+    :mod:`forecasting.engine.exogenous` for which regressor follows which rule.
 ``moon_``
     ``moon_illumination`` in [0, 1].
 
@@ -35,6 +37,7 @@ import pandas as pd
 
 from forecasting.data.cache import RegionData
 from forecasting.data.moon import moon_illumination
+from forecasting.engine.exogenous import WEATHER_VARIABLES, exogenous_features  # noqa: F401 - WEATHER_VARIABLES: API
 
 #: Harmonics of the daily and weekly Fourier terms.
 FOURIER_DAY_ORDER = 6
@@ -43,16 +46,14 @@ FOURIER_WEEK_ORDER = 3
 #: Prefixes of the columns models use as regressors.
 REGRESSOR_PREFIXES = ("hol_", "evt_", "promo_", "wx_", "x_", "moon_")
 
-#: Exogenous variables that get a ``wx_`` rather than an ``x_`` prefix.
-WEATHER_VARIABLES = ("temperature", "precipitation")
-
 #: How far ahead ``evt_soon`` looks.
 EVENT_SOON = pd.Timedelta("2h")
 
 _NS_PER_DAY = 86_400 * 10**9
 
 
-def build_features(data: RegionData, index: pd.DatetimeIndex) -> pd.DataFrame:
+def build_features(data: RegionData, index: pd.DatetimeIndex, known_at: pd.Timestamp | None = None,
+                   known_in_advance=()) -> pd.DataFrame:
     """Features of ``data``'s region on the UTC slots ``index``.
 
     Parameters
@@ -63,6 +64,12 @@ def build_features(data: RegionData, index: pd.DatetimeIndex) -> pd.DataFrame:
     index : DatetimeIndex
         UTC slots (naive timestamps are taken as UTC); may extend past the
         last order into the future.
+    known_at : Timestamp, optional
+        The forecast origin (UTC): exogenous values of slots from it on are
+        what was known before it (:mod:`forecasting.engine.exogenous`).
+        ``None`` uses the recorded values everywhere (the oracle).
+    known_in_advance : iterable of str
+        Exogenous variables known in advance (planned), used as recorded.
 
     Returns
     -------
@@ -72,11 +79,8 @@ def build_features(data: RegionData, index: pd.DatetimeIndex) -> pd.DataFrame:
     Notes
     -----
     Exogenous values are matched to slots by exact timestamp.  A slot with
-    no value (a gap, or the future, where weather is not known) gets a
-    climatology: the mean of the variable at the same local slot of day
-    and calendar month over all of ``data.exogenous``; where that cell has
-    no data, the mean at the same slot of day; then the variable's overall
-    mean; then 0.
+    no value gets a climatology of the values recorded before ``known_at``
+    (see :mod:`forecasting.engine.exogenous`).
     """
     utc = _as_utc(index)
     ns = utc.as_unit("ns").asi8
@@ -116,7 +120,9 @@ def build_features(data: RegionData, index: pd.DatetimeIndex) -> pd.DataFrame:
     pr_start, pr_end = _intervals_ns(data.promotions)
     cols["promo_active"] = _active_count(ns, pr_start, pr_end)
 
-    cols.update(_exogenous(data, utc, slot, wall.month.to_numpy(), step_min, spd))
+    known = None if known_at is None else _as_utc(pd.DatetimeIndex([known_at]))[0]
+    cols.update(exogenous_features(data, utc, slot, wall.month.to_numpy(), lambda w: _slot_of_day(w, step_min), spd,
+                                   known, known_in_advance))
 
     cols["moon_illumination"] = moon_illumination(utc)
 
@@ -219,39 +225,3 @@ def _active_count(ns: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.nd
     started = np.searchsorted(starts, ns, side="right")
     ended = np.searchsorted(ends, ns, side="right")
     return (started - ended).astype(float)
-
-
-def _exogenous(data: RegionData, utc: pd.DatetimeIndex, slot: np.ndarray, month: np.ndarray, step_min: int, spd: int) -> dict:
-    exog = data.exogenous
-    if exog is None or exog.shape[1] == 0:
-        return {}
-    exog_index = _as_utc(exog.index)
-    exog = exog.set_axis(exog_index, axis=0)
-    wall = exog_index.tz_convert(data.timezone).tz_localize(None)
-    key_slot = np.clip(_slot_of_day(wall, step_min), 0, spd - 1)
-    key_cell = key_slot * 12 + (wall.month.to_numpy() - 1)
-    target_slot = np.clip(slot, 0, spd - 1)
-    target_cell = target_slot * 12 + (month - 1)
-    aligned = exog.reindex(utc)
-
-    out = {}
-    for col in exog.columns:
-        name = f"wx_{col}" if col in WEATHER_VARIABLES else f"x_{col}"
-        hist = pd.to_numeric(exog[col], errors="coerce").to_numpy(dtype=float)
-        ok = np.isfinite(hist)
-        cell = _group_mean(key_cell[ok], hist[ok], spd * 12)
-        by_slot = _group_mean(key_slot[ok], hist[ok], spd)
-        overall = float(hist[ok].mean()) if ok.any() else 0.0
-        clim = cell[target_cell]
-        clim = np.where(np.isfinite(clim), clim, by_slot[target_slot])
-        clim = np.where(np.isfinite(clim), clim, overall)
-        values = pd.to_numeric(aligned[col], errors="coerce").to_numpy(dtype=float)
-        out[name] = np.where(np.isfinite(values), values, clim)
-    return out
-
-
-def _group_mean(keys: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    sums = np.bincount(keys, weights=values, minlength=n)
-    counts = np.bincount(keys, minlength=n)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)

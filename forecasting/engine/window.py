@@ -8,7 +8,11 @@ checking it, building features or fitting changes all three at once.
 
 The origin is a date: history ends, and the forecast starts, at local midnight
 of that date in the region's time zone.  A fit sees only orders strictly
-before it.
+before it, and the window's regressors are what was known before it: weather
+forecasts issued before the origin, else a climatology of the weather recorded
+before it (:mod:`forecasting.engine.exogenous`).  The nightly run and every
+backtest window follow this one rule; :func:`oracle_future` gives a backtest
+the recorded values instead, to measure what knowing them is worth.
 """
 
 from __future__ import annotations
@@ -64,18 +68,23 @@ class Window:
         """The slots to forecast."""
         return self.X_future.index
 
-    def holdout(self, slots: int) -> "Window | None":
+    def holdout(self, slots: int, data: RegionData | None = None, known_in_advance=()) -> "Window | None":
         """The last ``slots`` of history as a window of their own, or ``None`` when
         fewer than ``slots`` would remain to fit on.
 
-        The features are this window's (calendar and regressors do not depend
-        on where the history is cut), so the hold-out costs no second build.
+        The history's features are this window's.  With ``data`` the held-out
+        slots' features are built again as known at the hold-out's start
+        (weather forecasts issued before it, else a climatology), so the
+        hold-out scores a model as the nightly run will use it; without it,
+        they are the history's (the weather as recorded).
         """
         if len(self.y) - slots < slots:
             return None
+        held = self.X.iloc[-slots:]
+        if data is not None:
+            held = build_features(data, held.index, known_at=held.index[0], known_in_advance=known_in_advance)
         return Window(
-            self.region, str(self.y.index[-slots]), self.y.iloc[:-slots], self.X.iloc[:-slots], self.X.iloc[-slots:],
-            self.y.iloc[-slots:],
+            self.region, str(self.y.index[-slots]), self.y.iloc[:-slots], self.X.iloc[:-slots], held, self.y.iloc[-slots:],
         )
 
 
@@ -102,9 +111,15 @@ def cut(data: RegionData, origin: str, config: "ForecastConfig", staleness: bool
     """
     y, future = history_and_horizon(data, origin, config)
     diagnostics = check_history(y, config, data.region, staleness)
-    features = build_features(data, y.index.append(future))
+    features = build_features(data, y.index.append(future), known_at=future[0], known_in_advance=config.known_regressors)
     actual = data.orders.reindex(future)
     return Window(data.region, origin, y, features.iloc[: len(y)], features.iloc[len(y):], actual, diagnostics)
+
+
+def oracle_future(data: RegionData, window: Window) -> pd.DataFrame:
+    """The window's future features with every regressor as recorded (weather included):
+    what no forecast could have known, for a backtest's oracle score."""
+    return build_features(data, window.future)
 
 
 def fit_forecast(window: Window, spec, horizon: int | None = None) -> pd.DataFrame:
@@ -114,8 +129,12 @@ def fit_forecast(window: Window, spec, horizon: int | None = None) -> pd.DataFra
     the window's length; the nightly hold-out passes the run's horizon so a
     candidate is scored as it will be used.
     """
-    model = spec.build().fit(window.y, window.X, horizon=horizon or len(window.future))
-    return model.predict(window.X_future)
+    return fit(window, spec, horizon).predict(window.X_future)
+
+
+def fit(window: Window, spec, horizon: int | None = None):
+    """A fresh ``spec.build()`` fitted on the window's history (see :func:`fit_forecast`)."""
+    return spec.build().fit(window.y, window.X, horizon=horizon or len(window.future))
 
 
 def history_and_horizon(data: RegionData, origin: str, config: "ForecastConfig") -> tuple[pd.Series, pd.DatetimeIndex]:

@@ -6,10 +6,13 @@ region's cutoffs (counted back from each region's own last observation, see
 engine at a cutoff), like a grid search crossed with cross-validation folds.
 Each task is a small descriptor; the worker reads its region from the cache.
 A fit sees only orders strictly before its cutoff (the cutoff's local
-midnight).  Regressors in the forecast window are the values the cache
-holds: calendar, holidays, scheduled events and promotions were known in
-advance; weather is taken as recorded, which is an optimistic assumption (a
-real forecast would use a weather forecast).
+midnight), and its regressors in the window are what was known at the
+cutoff, by the nightly run's own rule: calendar, holidays, scheduled events
+and promotions as the cache holds them; weather as forecast before the
+cutoff, else a climatology of the weather recorded before it
+(:mod:`forecasting.engine.exogenous`).  With ``oracle_regressors`` each
+window is also forecast from the weather as recorded, and the leaderboard
+shows both scores: what the oracle adds is accuracy the nightly run never gets.
 
 Like the nightly run, :func:`run_backtest` is handed an executor and never
 knows what cluster is behind it; the shared loop
@@ -52,7 +55,13 @@ log = logging.getLogger(__name__)
 FAILURE_COLUMNS = ["region", "model", "cutoff", "status", "error_type", "message"]
 
 
-def backtest_id(cache_meta: dict, cache_path: str, regions, candidates, cutoffs, config: ForecastConfig) -> str:
+#: How a window's regressors are made, recorded in every backtest id: windows
+#: made by an earlier rule (weather as recorded) are never resumed as if honest.
+REGRESSOR_RULE = "known-at-cutoff"
+
+
+def backtest_id(cache_meta: dict, cache_path: str, regions, candidates, cutoffs, config: ForecastConfig,
+                oracle: bool = False) -> str:
     """Deterministic id: the same backtest (same cache build, regions, models,
     cutoffs, job settings) gets the same id, so running it again resumes it.
 
@@ -71,6 +80,7 @@ def backtest_id(cache_meta: dict, cache_path: str, regions, candidates, cutoffs,
             "models": [c.label for c in candidates],
             "cutoffs": cutoffs if isinstance(cutoffs, dict) else list(cutoffs),
             "config": config.to_dict(),
+            "regressors": REGRESSOR_RULE + ("+oracle" if oracle else ""),
         },
         sort_keys=True,
         default=str,
@@ -78,16 +88,18 @@ def backtest_id(cache_meta: dict, cache_path: str, regions, candidates, cutoffs,
     return "bt-" + hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def tasks_for(regions, cache_path: str, candidates, cutoffs, config: ForecastConfig, bt_id: str) -> list[BacktestTask]:
+def tasks_for(regions, cache_path: str, candidates, cutoffs, config: ForecastConfig, bt_id: str,
+              oracle: bool = False) -> list[BacktestTask]:
     """The flat task list: each region x candidates x its cutoffs.
 
     ``cutoffs`` is one list for every region, or a dict of each region's
     (a region missing from it has no task).  A task's key names its region,
     model and cutoff, so per-region cutoffs keep keys unique and stable.
+    ``oracle``: every task also forecasts from the recorded regressors.
     """
     per_region = cutoffs if isinstance(cutoffs, dict) else dict.fromkeys(regions, cutoffs)
     return [
-        BacktestTask(region, cache_path, spec, cutoff, config, bt_id)
+        BacktestTask(region, cache_path, spec, cutoff, config, bt_id, oracle)
         for region in regions
         for spec, cutoff in itertools.product(candidates, per_region.get(region, ()))
     ]
@@ -162,7 +174,7 @@ def plan_backtest(cache_path, config: BacktestConfig, job_config: ForecastConfig
     cutoffs, skipped = region_cutoffs(summaries, cache.freq, config, selected)
     candidates = config.candidates()
     job_config = (job_config or ForecastConfig()).with_overrides(horizon=config.horizon)
-    bt_id = backtest_id(cache.meta, str(cache.path), selected, candidates, cutoffs, job_config)
+    bt_id = backtest_id(cache.meta, str(cache.path), selected, candidates, cutoffs, job_config, config.oracle_regressors)
     return BacktestPlan(cache, selected, cutoffs, candidates, job_config, bt_id, skipped)
 
 
@@ -223,7 +235,8 @@ def run_backtest(
         plan.cache, plan.regions, plan.cutoffs, plan.candidates, plan.job_config, plan.backtest_id
     )
     set_run_id(bt_id)
-    tasks = tasks_for(selected, executor.worker_cache_path or str(cache.path), candidates, cutoffs, job_config, bt_id)
+    tasks = tasks_for(selected, executor.worker_cache_path or str(cache.path), candidates, cutoffs, job_config, bt_id,
+                      config.oracle_regressors)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     url = store_url(out_dir, store)

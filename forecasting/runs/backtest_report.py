@@ -15,11 +15,13 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from forecasting.runs.selection import select_region
+from forecasting.runs.selection import ORACLE_COLUMNS, select_region
+from forecasting.runs.staffing_report import COVERAGE_COLUMNS, REPORT_COLUMNS, STAFFING_COLUMNS
 from forecasting.store.backtests import BacktestStore
 from forecasting.files import atomic_write
 
-LEADERBOARD_COLUMNS = ["region", "model", "mase", "wape", "smape", "bias", "coverage_80", "n_windows"]
+LEADERBOARD_COLUMNS = ["region", "model", "mase", "wape", "smape", "bias", "coverage_80", "n_windows", *ORACLE_COLUMNS,
+                       *STAFFING_COLUMNS]
 CHAMPION_COLUMNS = ["region", "model", "mase", "seasonal_naive_mase"]
 #: champions.csv: a row per region; ``status`` is ``champion``, ``no_champion``
 #: (no scored window: ``model`` and ``mase`` empty) or ``skipped`` (no cutoff in
@@ -37,7 +39,7 @@ class Verdict(NamedTuple):
 
 
 #: Columns of :attr:`Verdict.windows`.
-WINDOW_COLUMNS = ["region", "model", "cutoff", "timestamp", "actual", "yhat", "q10", "q50", "q90"]
+WINDOW_COLUMNS = ["region", "model", "cutoff", "timestamp", "actual", "yhat", "q10", "q50", "q90", "yhat_oracle"]
 
 
 def evaluate(results: BacktestStore, bt_id, regions, candidates, config, out_dir: Path, plots: bool, cache,
@@ -50,6 +52,8 @@ def evaluate(results: BacktestStore, bt_id, regions, candidates, config, out_dir
     API, not for the command line).
     """
     labels = [c.label for c in candidates]
+    zones = cache.timezones() if config.staffing is not None else {}
+    staffing_rows, coverage_rows = [], []
     width = int(pd.Timedelta(config.buckets) / pd.Timedelta("1D"))
     task_rows = results.tasks(bt_id)
     skipped = skipped or {}
@@ -61,8 +65,12 @@ def evaluate(results: BacktestStore, bt_id, regions, candidates, config, out_dir
             continue
         preds = results.predictions(bt_id, region)
         chosen = select_region(
-            preds, task_rows[task_rows.region == region], labels, width, config.min_windows, config.default_model, config.top_k
+            preds, task_rows[task_rows.region == region], labels, width, config.min_windows, config.default_model, config.top_k,
+            config.staffing, zones.get(region, "UTC"), config.selection_metric, region,
         )
+        if chosen["staffing"] is not None:
+            staffing_rows.append(chosen["staffing"][0])
+            coverage_rows.extend(chosen["staffing"][1])
         boards.append(chosen["leaderboard"].assign(region=region))
         buckets.append(chosen["buckets"].assign(region=region))
         champions.append({"region": region, **chosen["champion"]})
@@ -71,7 +79,7 @@ def evaluate(results: BacktestStore, bt_id, regions, candidates, config, out_dir
     board = pd.concat(boards, ignore_index=True) if boards else pd.DataFrame(columns=LEADERBOARD_COLUMNS)
     bucket = pd.concat(buckets, ignore_index=True) if buckets else pd.DataFrame(columns=["region", "model", "bucket", "mase"])
     champs = pd.DataFrame(champions).reindex(columns=[*CHAMPION_CSV_COLUMNS, "interval_adjustment", "coverage_80",
-                                                      "calibrated_coverage_80"])
+                                                      "calibrated_coverage_80", "staffing"])
     results.save_champions(champs, bt_id)
     write_csv(out_dir / "leaderboard.csv", board, LEADERBOARD_COLUMNS)
     write_csv(out_dir / "champions.csv", champs, CHAMPION_CSV_COLUMNS)
@@ -80,6 +88,9 @@ def evaluate(results: BacktestStore, bt_id, regions, candidates, config, out_dir
         out_dir / "champion_intervals.csv", champs,
         ["region", "model", "coverage_80", "calibrated_coverage_80", "interval_adjustment", "reason"],
     )
+    if config.staffing is not None:
+        write_csv(out_dir / "staffing.csv", pd.DataFrame(staffing_rows), REPORT_COLUMNS)
+        write_csv(out_dir / "staffing_coverage.csv", pd.DataFrame(coverage_rows), COVERAGE_COLUMNS)
     if plots:
         _plots(out_dir / "plots", board, bucket, champs, windows, cache)
     kept = None

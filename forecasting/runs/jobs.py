@@ -21,12 +21,16 @@ from forecasting.config.fields import parse_duration
 from forecasting.config.forecast import ForecastConfig
 from forecasting.data.cache import open_cache
 from forecasting.engine.metrics import mase, seasonal_scale
-from forecasting.engine.window import cut, fit_forecast
+from forecasting.engine.staffing import Calibration
+from forecasting.engine.window import cut, fit, fit_forecast, oracle_future
 from forecasting.errors import ModelError, RegionDataError
 from forecasting.models.base import adjust_interval
 from forecasting.models.spec import ModelSpec
 from forecasting.runs.outcomes import RegionResult, WindowResult, worker_name
 from forecasting.runs.selection import rank_candidates
+
+#: Columns of a backtest window's frame (``yhat_oracle``: NaN unless the task asks for the oracle).
+WINDOW_FRAME_COLUMNS = ("actual", "yhat", "q10", "q50", "q90", "yhat_oracle")
 
 #: The baseline of live accuracy: seasonal naive with its default parameters.
 BASELINE = ModelSpec("seasonal_naive")
@@ -65,7 +69,7 @@ def forecast_region(region: str, cache_path: str, config: ForecastConfig, run_da
     scores: dict[str, float] = {}
     candidates = list(config.models)
     if len(candidates) > 1:
-        scores, holdout_failures = holdout_scores(window, candidates, config)
+        scores, holdout_failures = holdout_scores(window, candidates, config, data)
         diagnostics["holdout_failures"] = holdout_failures
         candidates = rank_candidates(candidates, scores)
     failures: dict[str, str] = {}
@@ -82,6 +86,8 @@ def forecast_region(region: str, cache_path: str, config: ForecastConfig, run_da
         raise ModelError(region, f"no model could forecast it ({detail})")
     baseline = baseline_forecast(window, forecast, chosen, diagnostics)
     forecast = adjust_interval(forecast, config.interval_adjustment)
+    if config.staffing_calibration is not None:
+        forecast = forecast.assign(staff=Calibration.from_json(config.staffing_calibration).apply(forecast, data.timezone))
     t_fit = time.perf_counter()
     diagnostics["model_failures"] = failures
     timings = {"load": t_load - t0, "features": t_features - t_load, "fit": t_fit - t_features, "total": t_fit - t0}
@@ -104,12 +110,13 @@ def baseline_forecast(window, forecast, chosen: str, diagnostics: dict):
         return None
 
 
-def holdout_scores(window, candidates, config: ForecastConfig) -> tuple[dict, dict]:
+def holdout_scores(window, candidates, config: ForecastConfig, data=None) -> tuple[dict, dict]:
     """MASE of each candidate on the last ``selection_window`` of the history, and
     the candidates that failed there (NaN scores for all when the history is too
-    short to hold that much out)."""
+    short to hold that much out).  With the region's ``data``, the held-out
+    slots' regressors are those known at the hold-out's start."""
     n_hold = int(parse_duration(config.selection_window, "selection_window") / pd.Timedelta(window.y.index.freq))
-    held = window.holdout(n_hold)
+    held = window.holdout(n_hold, data, config.known_regressors)
     if held is None:
         return {c.label: float("nan") for c in candidates}, {}
     horizon = max(len(window.future), n_hold)
@@ -133,6 +140,10 @@ def _region_data(reader, region: str):
 def backtest_window(task) -> WindowResult:
     """Fit ``task.model`` on the history before ``task.cutoff`` and forecast the window.
 
+    The regressors are those known at the cutoff, as in the nightly run.
+    With ``task.oracle`` the fitted model also forecasts the window from the
+    regressors as recorded (``yhat_oracle``).
+
     Raises
     ------
     RegionDataError
@@ -148,10 +159,13 @@ def backtest_window(task) -> WindowResult:
     if window.actual.isna().all():
         raise RegionDataError(task.region, f"no actual orders after the cutoff {task.cutoff}")
     try:
-        forecast = fit_forecast(window, task.model)
+        model = fit(window, task.model)
+        forecast = model.predict(window.X_future)
+        # The oracle: the same fitted model told the regressors as recorded.
+        oracle = model.predict(oracle_future(data, window))["yhat"].to_numpy(dtype=float) if task.oracle else float("nan")
     except Exception as exc:  # noqa: BLE001 - any model failure is this window's
         raise ModelError(task.region, f"{task.model.label} at cutoff {task.cutoff}: {type(exc).__name__}: {exc}") from exc
-    frame = forecast.assign(actual=window.actual.to_numpy(dtype=float))[["actual", "yhat", "q10", "q50", "q90"]]
+    frame = forecast.assign(actual=window.actual.to_numpy(dtype=float), yhat_oracle=oracle)[list(WINDOW_FRAME_COLUMNS)]
     return WindowResult(
         task.region, task.key, task.model.label, task.cutoff, frame, seasonal_scale(window.y), time.perf_counter() - start,
         worker_name(),

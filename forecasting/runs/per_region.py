@@ -47,7 +47,8 @@ def region_configs(store, config: ForecastConfig, regions: list[str], use_champi
     for row in champs[champs.region.isin(set(regions))].itertuples():
         try:  # a plug-in not installed here, or broken, fails no region: the configured models forecast it
             out[row.region] = config.model_copy(update={"models": (check_spec(ModelSpec.parse(row.model)),),
-                                                        "interval_adjustment": float(row.interval_adjustment)})
+                                                        "interval_adjustment": float(row.interval_adjustment),
+                                                        "staffing_calibration": _calibration(row)})
         except ConfigError as exc:
             unavailable.setdefault(f"{row.model} ({exc})", []).append(row.region)
     if unavailable:
@@ -87,8 +88,10 @@ def check_drift(store, cache_path, regions: list[str], config: ForecastConfig) -
 
 
 def fallback_configs(regions: list[str], config: ForecastConfig, configs: dict) -> dict:
-    """``configs`` with ``regions`` forecast by seasonal naive, their champions' interval adjustment dropped."""
-    fallback = {r: configs.get(r, config).model_copy(update={"models": (FALLBACK,), "interval_adjustment": 0.0}) for r in regions}
+    """``configs`` with ``regions`` forecast by seasonal naive, their champions' interval adjustment and
+    staffing calibration dropped (both were learnt from the champion's residuals)."""
+    fallback = {r: configs.get(r, config).model_copy(update={"models": (FALLBACK,), "interval_adjustment": 0.0,
+                                                              "staffing_calibration": None}) for r in regions}
     return {**configs, **fallback}
 
 
@@ -121,3 +124,9 @@ def refit_drifting(store, regions: list[str], cache_path, executor, out_dir: Pat
         log.info("drift: backtest %s refit regions %s", summary.backtest_id, ", ".join(group))
         refit.extend(group)
     return refit
+
+
+def _calibration(row) -> str | None:
+    """The champion's staffing calibration (None: its backtest had no staffing section, or predates it)."""
+    value = getattr(row, "staffing", None)
+    return None if value is None or pd.isna(value) else str(value)

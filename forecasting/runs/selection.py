@@ -24,7 +24,9 @@ Rules (documented in the README):
 * The combination candidate averages the point forecasts and quantiles of
   the ``top_k`` best models (by MASE) of the region.  It is chosen on the
   same windows it is scored on, so its score flatters it slightly.
-* The champion has the lowest MASE among models with at least
+* The champion has the lowest MASE (with ``selection_metric: pinball``, the
+  lowest pinball loss of its calibrated staffing quantile, see
+  :mod:`forecasting.runs.staffing_report`) among models with at least
   ``min_windows`` successful windows.  Ties go to the default model if it is
   among them, else to the earlier candidate.  With no qualifying model the
   default model is champion if it scored at least one window.  Otherwise the
@@ -45,6 +47,7 @@ import pandas as pd
 from forecasting.engine import metrics
 from forecasting.models.spec import ModelSpec
 from forecasting.models.base import adjust_interval
+from forecasting.runs.staffing_report import STAFFING_COLUMNS, champion_calibration, staffing_report, staffing_scores
 
 COVERAGE = 0.8
 COMBINATION = "combination"
@@ -74,7 +77,7 @@ def combine(preds: pd.DataFrame, members: list[str]) -> pd.DataFrame:
     sub = preds[preds.model.isin(members)]
     counts = sub.groupby(["cutoff", "timestamp"])["model"].transform("nunique")
     sub = sub[counts == len(members)]
-    cols = ["yhat", "q10", "q50", "q90"]
+    cols = ["yhat", "q10", "q50", "q90", *(["yhat_oracle"] if "yhat_oracle" in sub else [])]
     out = sub.groupby(["cutoff", "timestamp"], as_index=False).agg({"actual": "first", **{c: "mean" for c in cols}})
     out.insert(0, "model", combination_label(members))
     return out
@@ -97,13 +100,19 @@ def leaderboard(preds: pd.DataFrame, scales: pd.DataFrame, width_days: int) -> t
         Width of the horizon buckets.
     """
     if preds.empty:
-        empty = pd.DataFrame(columns=["model", "mase", "wape", "smape", "bias", "pinball", "coverage_80", "n_windows"])
+        empty = pd.DataFrame(columns=["model", "mase", "wape", "smape", "bias", "pinball", "coverage_80", "n_windows",
+                                      *ORACLE_COLUMNS])
         return empty, pd.DataFrame(columns=["model", "bucket", "mase"])
     frame = preds.merge(scales[["model", "cutoff", "scale"]], on=["model", "cutoff"], how="left")
+    if "yhat_oracle" not in frame:
+        frame["yhat_oracle"] = np.nan
     frame["abs_err"] = (frame.actual - frame.yhat).abs()
+    frame["abs_err_oracle"] = (frame.actual - frame.yhat_oracle).abs()
     frame["bucket"] = bucket_labels(frame, width_days)
-    window = frame.groupby(["model", "cutoff"]).agg(mae=("abs_err", "mean"), scale=("scale", "first"))
+    window = frame.groupby(["model", "cutoff"]).agg(mae=("abs_err", "mean"), mae_oracle=("abs_err_oracle", "mean"),
+                                                    scale=("scale", "first"))
     window["mase"] = window.mae / window.scale.where(window.scale > 0)
+    window["mase_oracle"] = window.mae_oracle / window.scale.where(window.scale > 0)
     rows = []
     for model, g in frame.groupby("model", sort=False):
         rows.append(
@@ -116,6 +125,7 @@ def leaderboard(preds: pd.DataFrame, scales: pd.DataFrame, width_days: int) -> t
                 "pinball": float(np.nanmean([metrics.pinball(g.actual, g[c], q) for c, q in (("q10", 0.1), ("q50", 0.5), ("q90", 0.9))])),
                 "coverage_80": metrics.coverage(g.actual, g.q10, g.q90),
                 "n_windows": int(window.loc[model].mase.notna().sum()),
+                **_oracle_scores(g, window.loc[model]),
             }
         )
     by_bucket = frame.groupby(["model", "cutoff", "bucket"]).agg(mae=("abs_err", "mean"), scale=("scale", "first")).reset_index()
@@ -124,9 +134,36 @@ def leaderboard(preds: pd.DataFrame, scales: pd.DataFrame, width_days: int) -> t
     return pd.DataFrame(rows), buckets
 
 
-def choose_champion(board: pd.DataFrame, candidates: list[str], min_windows: int, default_model: str) -> tuple[str | None, str]:
-    """The champion's label (``None``: no champion) and the reason."""
-    scored = board[(board.n_windows >= 1) & np.isfinite(board.mase.astype(float))]
+#: Leaderboard columns of the oracle score (NaN without ``oracle_regressors``).
+ORACLE_COLUMNS = ["mase_oracle", "wape_oracle", "oracle_gain"]
+
+
+def _oracle_scores(g: pd.DataFrame, windows: pd.DataFrame) -> dict:
+    """MASE and WAPE with the recorded regressors, and the MASE they buy (honest - oracle),
+    over the windows that have both."""
+    both = windows.mase_oracle.notna() & windows.mase.notna()
+    if not both.any():
+        return dict.fromkeys(ORACLE_COLUMNS, float("nan"))
+    mase_oracle = float(windows.mase_oracle[both].mean())
+    scored = g[g.yhat_oracle.notna()]
+    return {"mase_oracle": mase_oracle, "wape_oracle": metrics.wape(scored.actual, scored.yhat_oracle),
+            "oracle_gain": float(windows.mase[both].mean()) - mase_oracle}
+
+
+#: Leaderboard column each ``selection_metric`` chooses by, and how a reason names it.
+METRICS = {"mase": ("mase", "MASE"), "pinball": ("staffing_pinball", "staffing pinball loss")}
+
+
+def choose_champion(board: pd.DataFrame, candidates: list[str], min_windows: int, default_model: str,
+                    metric: str = "mase") -> tuple[str | None, str]:
+    """The champion's label (``None``: no champion) and the reason.
+
+    ``metric`` (``mase`` or ``pinball``, see :data:`METRICS`) is what the
+    lowest wins by; a champion always has a finite MASE as well.
+    """
+    column, name = METRICS[metric]
+    board = board[np.isfinite(board.mase.astype(float))]
+    scored = board[(board.n_windows >= 1) & np.isfinite(board[column].astype(float))]
     if scored.empty:
         return None, "no scored window"
     eligible = scored[scored.n_windows >= min_windows]
@@ -134,13 +171,13 @@ def choose_champion(board: pd.DataFrame, candidates: list[str], min_windows: int
         if default_model in set(scored.model):
             return default_model, f"no model has {min_windows} successful windows: default model"
         return None, f"no model has {min_windows} successful windows and the default model {default_model} scored none"
-    best = eligible.mase.min()
-    tied = eligible[np.isclose(eligible.mase, best, rtol=1e-9, atol=1e-12)].model.tolist()
+    values = eligible[column].astype(float)
+    tied = eligible[np.isclose(values, values.min(), rtol=1e-9, atol=1e-12)].model.tolist()
     if len(tied) > 1 and default_model in tied:
         return default_model, "tie: default model"
     order = {label: i for i, label in enumerate(candidates)}
     winner = min(tied, key=lambda label: order.get(label, len(order)))
-    return winner, "lowest MASE" if len(tied) == 1 else "tie: earlier candidate"
+    return winner, f"lowest {name}" if len(tied) == 1 else "tie: earlier candidate"
 
 
 def _scores(g: pd.DataFrame) -> np.ndarray:
@@ -181,14 +218,18 @@ def conformal(preds: pd.DataFrame) -> tuple[float, float]:
 
 
 def select_region(preds: pd.DataFrame, tasks: pd.DataFrame, candidates: list[str], width_days: int, min_windows: int,
-                  default_model: str, top_k: int) -> dict:
+                  default_model: str, top_k: int, staffing=None, timezone: str = "UTC", metric: str = "mase",
+                  region: str = "") -> dict:
     """Leaderboard, horizon metrics and champion of one region.
 
     Returns a dict with ``leaderboard`` and ``buckets`` frames (combination
     included), and ``champion``: ``model, status, mase, seasonal_naive_mase,
-    interval_adjustment, coverage_80, calibrated_coverage_80, reason``;
-    ``status`` is ``champion``, or ``no_champion`` (``model`` None, the
-    reason says why).
+    interval_adjustment, coverage_80, calibrated_coverage_80, reason,
+    staffing`` (the calibration's JSON, or None); ``status`` is ``champion``,
+    or ``no_champion`` (``model`` None, the reason says why).  With
+    ``staffing`` (a :class:`~forecasting.config.backtest.StaffingConfig`) the
+    leaderboard has the staffing scores, and ``staffing`` the region's rows
+    of the staffing report (:mod:`forecasting.runs.staffing_report`).
     """
     scales = tasks[tasks.status == "ok"][["model", "cutoff", "scale"]]
     board, buckets = leaderboard(preds, scales, width_days)
@@ -204,7 +245,13 @@ def select_region(preds: pd.DataFrame, tasks: pd.DataFrame, candidates: list[str
             buckets = pd.concat([buckets, cbuckets], ignore_index=True)
             preds = pd.concat([preds, combo], ignore_index=True)
             candidates = candidates + cboard.model.tolist()
-    model, reason = choose_champion(board, candidates, min_windows, default_model)
+    staff = {}
+    if staffing is not None and len(board):
+        scores, staff = staffing_scores(preds, staffing, timezone, width_days)
+        board = board.drop(columns=STAFFING_COLUMNS, errors="ignore").merge(scores, on="model", how="left")
+    else:
+        board = board.assign(**dict.fromkeys(STAFFING_COLUMNS, np.nan))
+    model, reason = choose_champion(board, candidates, min_windows, default_model, metric)
     if model is None and reason == "no scored window":
         reason = f"no scored window: {failure_summary(tasks)}"
     row = board.set_index("model")
@@ -220,8 +267,11 @@ def select_region(preds: pd.DataFrame, tasks: pd.DataFrame, candidates: list[str
         "coverage_80": float(row.coverage_80.get(model, np.nan)),
         "calibrated_coverage_80": calibrated,
         "reason": reason,
+        "staffing": champion_calibration(preds, model, staffing, timezone, width_days),
     }
-    return {"leaderboard": board, "buckets": buckets, "champion": champion, "predictions": preds}
+    report = staffing_report(region, model, staff, staffing, timezone) if staffing is not None else None
+    return {"leaderboard": board, "buckets": buckets, "champion": champion, "predictions": preds, "staffing": report}
+
 
 
 def failure_summary(tasks: pd.DataFrame) -> str:

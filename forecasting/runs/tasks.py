@@ -65,6 +65,8 @@ class BacktestTask:
     cutoff: str
     config: ForecastConfig
     backtest_id: str = ""
+    #: Also forecast from the regressors as recorded (``--oracle-regressors``).
+    oracle: bool = False
 
     @property
     def key(self) -> str:

@@ -77,7 +77,7 @@ class BacktestStore(Store):
             conn.execute(backtest_predictions.delete().where(where))
             if outcome.ok:
                 keys = {"backtest_id": bt_id, "region": task.region, "model": task.model.label, "cutoff": task.cutoff}
-                rows = slot_rows(outcome.frame, ("actual", *FORECAST_COLUMNS), keys, nan_as_null=True)
+                rows = slot_rows(outcome.frame, ("actual", *FORECAST_COLUMNS, "yhat_oracle"), keys, nan_as_null=True)
                 conn.execute(backtest_predictions.insert(), rows)
                 values = {"status": "ok", "scale": outcome.scale, "duration_s": outcome.duration, "worker": outcome.worker,
                           "error_type": None, "message": None, "traceback": None}
@@ -102,13 +102,14 @@ class BacktestStore(Store):
         return pd.DataFrame(rows, columns=[c.name for c in backtest_tasks.columns])
 
     def predictions(self, bt_id: str, region: str) -> pd.DataFrame:
-        """One region's window predictions (``model, cutoff, timestamp, actual, yhat, q10, q50, q90``)."""
-        cols = [backtest_predictions.c[c] for c in ("model", "cutoff", "ts", "actual", *FORECAST_COLUMNS)]
+        """One region's window predictions (``model, cutoff, timestamp, actual, yhat, q10, q50, q90, yhat_oracle``)."""
+        cols = [backtest_predictions.c[c] for c in ("model", "cutoff", "ts", "actual", *FORECAST_COLUMNS, "yhat_oracle")]
         q = sa.select(*cols).where((backtest_predictions.c.backtest_id == bt_id) & (backtest_predictions.c.region == region))
         with self.engine.connect() as conn:
             frame = pd.DataFrame(conn.execute(q.order_by("model", "cutoff", "ts")).all(), columns=[c.name for c in cols])
         frame.insert(2, "timestamp", from_epoch_seconds(frame.pop("ts")))
         frame["actual"] = frame["actual"].astype(float)
+        frame["yhat_oracle"] = frame["yhat_oracle"].astype(float)
         return frame
 
     def save_champions(self, frame: pd.DataFrame, bt_id: str) -> None:
@@ -133,7 +134,8 @@ class BacktestStore(Store):
             raise ValueError(f"champions without a model or a MASE: {', '.join(bad.region)}")
         rows = [
             {"region": r.region, "model": r.model, "mase": _num(r.mase), "seasonal_naive_mase": _num(r.seasonal_naive_mase),
-             "interval_adjustment": float(r.interval_adjustment), "reason": r.reason, "backtest_id": bt_id, "selected_at": now}
+             "interval_adjustment": float(r.interval_adjustment), "reason": r.reason, "backtest_id": bt_id, "selected_at": now,
+             "staffing": _text(getattr(r, "staffing", None))}
             for r in won.itertuples()
         ]
         judged = frame[frame.status != "skipped"].region.tolist()

@@ -43,6 +43,7 @@ def open_engine(url: str, busy_timeout: float = 30.0) -> sa.Engine:
         kwargs = {"connect_args": {"timeout": busy_timeout}} if url.startswith("sqlite") else {}
         engine = sa.create_engine(url, **kwargs)
         metadata.create_all(engine)
+        add_missing_columns(engine)
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
         raise UsageError(f"--store: not a usable database URL {url!r}: {exc}") from None
     except sa.exc.DatabaseError as exc:
@@ -50,6 +51,35 @@ def open_engine(url: str, busy_timeout: float = 30.0) -> sa.Engine:
         # a database at all (sqlite3.DatabaseError: a corrupt or foreign file).
         raise UsageError(f"--store: cannot open {url!r}: {exc.orig}") from None
     return engine
+
+
+def add_missing_columns(engine: sa.Engine) -> list[str]:
+    """Add to a store made by an earlier version the nullable columns added since.
+
+    Columns are only ever added to the results store, always nullable, so a
+    store made before them reads as one whose rows have them empty (NULL).
+    ``create_all`` makes missing tables but never alters existing ones; this
+    does that, once.  Returns ``table.column`` of each column added.  Two
+    processes opening an old store at once may both try: the loser's
+    ``ALTER`` fails, and the column is there.
+    """
+    existing = sa.inspect(engine)
+    added = []
+    for table in metadata.sorted_tables:
+        have = {c["name"] for c in existing.get_columns(table.name)}
+        for column in table.columns:
+            # A required column missing is no older version's store: left for the queries to report.
+            if column.name in have or not column.nullable:
+                continue
+            kind = column.type.compile(dialect=engine.dialect)
+            try:
+                with engine.begin() as conn:
+                    conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
+            except sa.exc.OperationalError:
+                if column.name not in {c["name"] for c in sa.inspect(engine).get_columns(table.name)}:
+                    raise
+            added.append(f"{table.name}.{column.name}")
+    return added
 
 
 class Store:

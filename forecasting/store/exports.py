@@ -62,9 +62,9 @@ def export_run(store: ResultsStore, run_id: str, folder: Path, extra: dict | Non
     paths = {name: folder / name for name in ("forecasts.csv", "failures.csv", "run.json")}
     with atomic_write(paths["forecasts.csv"], newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["region", "timestamp", "model", *FORECAST_COLUMNS])
+        writer.writerow(["region", "timestamp", "model", *FORECAST_COLUMNS, "staff"])
         for region, ts, model, *values in store.iter_forecast_rows(run_id):
-            writer.writerow([region, utc_text(ts), model, *(f"{v:.4f}" for v in values)])
+            writer.writerow([region, utc_text(ts), model, *("" if v is None else f"{v:.4f}" for v in values)])
     outcomes = store.region_outcomes(run_id)
     failed = outcomes[outcomes.status == "failed"]
     with atomic_write(paths["failures.csv"], newline="", encoding="utf-8") as fh:

@@ -103,7 +103,9 @@ class ResultsStore(Store):
                 ),
             }
             keys = {"run_id": run_id, "region": outcome.region, "model": outcome.model}
-            insert_rows(conn, forecasts, slot_rows(outcome.forecast, FORECAST_COLUMNS, keys))
+            # ``staff``: the staffing quantile, where the region's champion has a calibration.
+            columns = (*FORECAST_COLUMNS, "staff") if "staff" in outcome.forecast else FORECAST_COLUMNS
+            insert_rows(conn, forecasts, slot_rows(outcome.forecast, columns, keys))
             baseline = getattr(outcome, "baseline", None)
             if baseline is not None:
                 keys = {"run_id": run_id, "region": outcome.region}
@@ -221,8 +223,8 @@ class ResultsStore(Store):
         return frame
 
     def iter_forecast_rows(self, run_id: str, chunk: int = 50_000) -> Iterator[tuple]:
-        """``(region, ts, model, yhat, q10, q50, q90)`` tuples, streamed."""
-        cols = [forecasts.c.region, forecasts.c.ts, forecasts.c.model, *[forecasts.c[c] for c in FORECAST_COLUMNS]]
+        """``(region, ts, model, yhat, q10, q50, q90, staff)`` tuples (``staff`` None without one), streamed."""
+        cols = [forecasts.c.region, forecasts.c.ts, forecasts.c.model, *[forecasts.c[c] for c in (*FORECAST_COLUMNS, "staff")]]
         q = sa.select(*cols).where(forecasts.c.run_id == run_id).order_by(forecasts.c.region, forecasts.c.ts)
         with self.engine.connect() as conn:
             result = conn.execution_options(yield_per=chunk).execute(q)

@@ -98,6 +98,8 @@ forecasts = sa.Table(
     sa.Column("ts", sa.BigInteger, primary_key=True),
     sa.Column("model", sa.String(64), nullable=False),
     *[sa.Column(c, sa.Float, nullable=False) for c in FORECAST_COLUMNS],
+    # The calibrated staffing quantile (the champion's backtest configured one); NULL otherwise.
+    sa.Column("staff", sa.Float, nullable=True),
 )
 
 baseline_forecasts = sa.Table(
@@ -218,6 +220,8 @@ backtest_predictions = sa.Table(
     sa.Column("ts", sa.BigInteger, primary_key=True),
     sa.Column("actual", sa.Float, nullable=True),
     *[sa.Column(c, sa.Float, nullable=False) for c in FORECAST_COLUMNS],
+    # The point forecast from the regressors as recorded (--oracle-regressors); NULL otherwise.
+    sa.Column("yhat_oracle", sa.Float, nullable=True),
 )
 
 champions = sa.Table(
@@ -230,6 +234,8 @@ champions = sa.Table(
     # Conformal widening (log1p scale) of the q10-q90 interval, from backtest residuals.
     sa.Column("interval_adjustment", sa.Float, nullable=False, default=0.0),
     sa.Column("reason", sa.Text, nullable=True),
+    # The staffing quantile's calibration (JSON, forecasting.runs.staffing); NULL: none configured.
+    sa.Column("staffing", sa.Text, nullable=True),
     sa.Column("backtest_id", sa.String(64), nullable=False),
     sa.Column("selected_at", sa.Float, nullable=False),
 )

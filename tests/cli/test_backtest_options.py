@@ -103,3 +103,12 @@ def test_local_cluster_with_workers(capsys, caplog, monkeypatch, synthetic_cache
     # The tasks ran in those worker processes (host:pid), not in this one as a serial run would.
     pids = {w.rsplit(":", 1)[1] for w in tasks.worker}
     assert str(os.getpid()) not in pids and 1 <= len(pids) <= n
+
+
+def test_oracle_regressors_adds_the_oracle_score_to_the_leaderboard(capsys, synthetic_cache, tmp_path):
+    extra = ("--cutoffs", "2", "--models", "seasonal_naive,gbm")
+    assert main([*_backtest(synthetic_cache, tmp_path, *extra), "--oracle-regressors"]) == errors.EXIT_OK
+    board = pd.read_csv(tmp_path / "leaderboard.csv")
+    assert board.mase_oracle.notna().all() and board.oracle_gain.notna().all()
+    assert main(_backtest(synthetic_cache, tmp_path / "honest", *extra)) == errors.EXIT_OK
+    assert pd.read_csv(tmp_path / "honest" / "leaderboard.csv").mase_oracle.isna().all()

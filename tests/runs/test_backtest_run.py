@@ -25,7 +25,10 @@ def test_backtest_writes_reports_and_champions(synthetic_cache, tmp_path):
         summary = run_backtest(synthetic_cache, tmp_path, executor, CFG, regions=["r000", "r003"])
     assert summary.n_tasks == 2 * 3 * 3 and summary.n_failed == 0  # the combination is scored, not run
     board = pd.read_csv(tmp_path / "leaderboard.csv")
-    assert list(board.columns) == ["region", "model", "mase", "wape", "smape", "bias", "coverage_80", "n_windows"]
+    assert list(board.columns) == ["region", "model", "mase", "wape", "smape", "bias", "coverage_80", "n_windows",
+                                   "mase_oracle", "wape_oracle", "oracle_gain",
+                                   "staffing_pinball", "staffing_cost", "staffing_coverage"]
+    assert board.mase_oracle.isna().all() and board.staffing_pinball.isna().all()  # neither unless asked for
     assert {"seasonal_naive", "mstl", "gbm[max_iter=20]"} <= set(board.model)
     assert board.model.str.startswith("combination(").any()
     champs = pd.read_csv(tmp_path / "champions.csv")

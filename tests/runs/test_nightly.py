@@ -67,7 +67,8 @@ def test_exports_are_complete(runs, fast_config):
     serial, _ = runs
     with open(serial.folder / "forecasts.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0]) == ["region", "timestamp", "model", "yhat", "q10", "q50", "q90"]
+    assert list(rows[0]) == ["region", "timestamp", "model", "yhat", "q10", "q50", "q90", "staff"]
+    assert all(r["staff"] == "" for r in rows)  # no champion with a staffing calibration
     slots_per_region = pd.Timedelta(fast_config.horizon) / pd.Timedelta("1h")
     assert len(rows) == 4 * slots_per_region
     assert {r["region"] for r in rows} == {"r000", "r002", "r003", "r005"}
