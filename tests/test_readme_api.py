@@ -38,3 +38,6 @@ def test_the_from_a_notebook_example_runs_and_uses_the_backtests_champions(tmp_p
     won = bt.champions[bt.champions.status == "champion"].set_index("region").model
     used = fc.forecasts.groupby("region").model.first()
     assert (used[won.index] == won).all()
+    # The backtest's staffing section calibrated each champion: the nightly forecasts carry its quantile.
+    staffed = fc.forecasts[fc.forecasts.region.isin(won.index)]
+    assert len(staffed) and staffed.staff.notna().all() and (staffed.staff >= 0).all()
