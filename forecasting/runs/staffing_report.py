@@ -94,9 +94,11 @@ def staffing_report(region: str, model: str | None, staff: dict, staffing, timez
                coverage=float((champ.actual[ok] <= champ.staff[ok]).mean()) if ok.any() else float("nan"),
                n_slots=int(ok.sum()))
     if naive is not None:
-        # Over the slots the champion was scored on: the same demand, staffed two ways.
-        both = naive.merge(champ.loc[ok, ["cutoff", "timestamp"]], on=["cutoff", "timestamp"])
-        row.update(cost_seasonal_naive=expected_cost(both.actual, both.staff, under, over),
+        # Over the slots both were scored on: the same demand, staffed two ways.
+        both = champ.loc[ok, ["cutoff", "timestamp", "actual", "staff"]].merge(
+            naive[["cutoff", "timestamp", "staff", "yhat"]], on=["cutoff", "timestamp"], suffixes=("", "_naive"))
+        row.update(cost_champion=expected_cost(both.actual, both.staff, under, over),
+                   cost_seasonal_naive=expected_cost(both.actual, both.staff_naive, under, over),
                    cost_seasonal_naive_point=expected_cost(both.actual, both.yhat, under, over))
         row["cost_ratio"] = row["cost_champion"] / row["cost_seasonal_naive"] if row["cost_seasonal_naive"] > 0 else float("nan")
     scored = champ[ok]
