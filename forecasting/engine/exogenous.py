@@ -67,7 +67,7 @@ def exogenous_features(data, utc: pd.DatetimeIndex, target_slot: np.ndarray, tar
     exog = data.exogenous
     if exog is None or exog.shape[1] == 0:
         return {}
-    exog_index = _as_utc(exog.index)
+    exog_index = as_utc(exog.index)
     wall = exog_index.tz_convert(data.timezone).tz_localize(None)
     key_slot = np.clip(slot_of(wall), 0, spd - 1)
     key_cell = key_slot * 12 + (wall.month.to_numpy() - 1)
@@ -109,7 +109,8 @@ def latest_forecast(data, variable: str, utc: pd.DatetimeIndex, known_at: pd.Tim
     return pd.Series(latest["value"].to_numpy(dtype=float), index=pd.DatetimeIndex(latest["ts"])).reindex(utc).to_numpy()
 
 
-def _as_utc(index) -> pd.DatetimeIndex:
+def as_utc(index) -> pd.DatetimeIndex:
+    """``index`` as a tz-aware UTC index (naive timestamps are taken as UTC)."""
     idx = pd.DatetimeIndex(index)
     return idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
 

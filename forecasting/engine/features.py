@@ -37,7 +37,7 @@ import pandas as pd
 
 from forecasting.data.cache import RegionData
 from forecasting.data.moon import moon_illumination
-from forecasting.engine.exogenous import WEATHER_VARIABLES, exogenous_features  # noqa: F401 - WEATHER_VARIABLES: API
+from forecasting.engine.exogenous import WEATHER_VARIABLES, as_utc, exogenous_features  # noqa: F401 - WEATHER_VARIABLES: API
 
 #: Harmonics of the daily and weekly Fourier terms.
 FOURIER_DAY_ORDER = 6
@@ -82,7 +82,7 @@ def build_features(data: RegionData, index: pd.DatetimeIndex, known_at: pd.Times
     no value gets a climatology of the values recorded before ``known_at``
     (see :mod:`forecasting.engine.exogenous`).
     """
-    utc = _as_utc(index)
+    utc = as_utc(index)
     ns = utc.as_unit("ns").asi8
     step_min = _step_minutes(data.freq)
     spd = 1440 // step_min
@@ -120,7 +120,7 @@ def build_features(data: RegionData, index: pd.DatetimeIndex, known_at: pd.Times
     pr_start, pr_end = _intervals_ns(data.promotions)
     cols["promo_active"] = _active_count(ns, pr_start, pr_end)
 
-    known = None if known_at is None else _as_utc(pd.DatetimeIndex([known_at]))[0]
+    known = None if known_at is None else as_utc(pd.DatetimeIndex([known_at]))[0]
     cols.update(exogenous_features(data, utc, slot, wall.month.to_numpy(), lambda w: _slot_of_day(w, step_min), spd,
                                    known, known_in_advance))
 
@@ -177,17 +177,13 @@ def slot_of_day_codes(frame: pd.DataFrame, spd: int) -> np.ndarray:
         codes = frame["cal_slot_of_day"].to_numpy()
         codes = np.where(np.isfinite(codes), codes, 0).astype(np.int64)
     else:
-        ns = _as_utc(frame.index).as_unit("ns").asi8
+        ns = as_utc(frame.index).as_unit("ns").asi8
         codes = (ns % _NS_PER_DAY) // (_NS_PER_DAY // spd)
     return np.clip(codes, 0, spd - 1)
 
 
 # --------------------------------------------------------------------------- helpers
 
-
-def _as_utc(index) -> pd.DatetimeIndex:
-    idx = pd.DatetimeIndex(index)
-    return idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
 
 
 def _step_minutes(freq: str) -> int:
