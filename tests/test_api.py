@@ -12,6 +12,8 @@ import forecasting
 from forecasting.errors import CacheError, ConfigError, UsageError
 
 MODELS = ["seasonal_naive", "seasonal_median"]
+#: The models every backtest includes (README, "Backtests and champion models").
+BASELINES = ("seasonal_naive", "zero", "mean_week")
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +37,7 @@ def test_backtest_returns_every_region_and_model_on_the_leaderboard_and_a_verdic
     regions = set(cache_orders(synthetic_cache).region)
     assert set(result.champions.region) == regions
     pairs = set(zip(result.leaderboard.region, result.leaderboard.model))
-    assert pairs == {(r, m) for r in regions for m in MODELS}
+    assert pairs == {(r, m) for r in regions for m in (*MODELS, *BASELINES[1:])}  # the baselines are always there
     for row in result.champions[result.champions.status == "champion"].itertuples():
         board = result.leaderboard[(result.leaderboard.region == row.region) & (result.leaderboard.model == row.model)]
         assert len(board) == 1 and board.mase.iloc[0] == pytest.approx(row.mase)
@@ -48,7 +50,7 @@ def test_backtest_windows_hold_each_slot_with_its_actual_and_ordered_quantiles(s
                                      "yhat_oracle"]
     assert windows.yhat_oracle.isna().all()  # not asked for
     per_window = windows.groupby(["region", "model", "cutoff"]).size()
-    assert len(per_window) == len(result.champions) * len(MODELS) * 2
+    assert len(per_window) == len(result.champions) * len({*MODELS, *BASELINES}) * 2
     assert per_window.nunique() == 1 and per_window.iloc[0] == 7 * 24  # a week of hourly slots each
     assert (windows.q10 <= windows.q50).all() and (windows.q50 <= windows.q90).all()
     merged = windows.merge(cache_orders(synthetic_cache), on=["region", "timestamp"], how="left")
@@ -105,7 +107,7 @@ def test_an_existing_client_runs_the_tasks_and_stays_open(synthetic_cache):
                                           regions=["r000", "r002"], cluster=client, progress=False)
         assert client.status == "running"  # the caller's client is not closed
         ran = {rec["key"] for rec in stream.data}
-        assert len(ran) == 2 and all("r000" in k or "r002" in k for k in ran)
+        assert len(ran) == 2 * len(BASELINES) and all("r000" in k or "r002" in k for k in ran)
     assert set(result.windows.region) == {"r000", "r002"}
 
 

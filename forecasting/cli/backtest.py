@@ -59,6 +59,15 @@ def cmd_backtest(args) -> int:
     return errors.EXIT_OK
 
 
+def _chosen_by(won) -> str:
+    """`` chosen by lowest RMSSE`` (the metric that chose the champions), or nothing without one."""
+    from forecasting.runs.selection import METRICS
+
+    chosen = won["selection_metric"].dropna().unique() if "selection_metric" in won else []
+    used = [METRICS[m][1] for m in chosen if m in METRICS]
+    return f" (chosen by lowest {' / '.join(used)})" if used else ""
+
+
 def format_backtest_summary(summary) -> str:
     """The one-screen summary printed at the end of a backtest."""
     champs = summary.champions
@@ -71,8 +80,14 @@ def format_backtest_summary(summary) -> str:
         f"({summary.cutoffs[0]} .. {summary.cutoffs[-1]}), {summary.n_resumed} reused from before, "
         f"{summary.n_failed} failed, {summary.wall_seconds:.0f}s",
         f"  champion MASE / seasonal-naive MASE, mean over {len(won)} regions: " + (f"{ratio:.3f}" if ratio == ratio else "-"),
-        "  champions: " + (", ".join(f"{m} x{n}" for m, n in counts.items()) or "none"),
+        f"  champions{_chosen_by(won)}: " + (", ".join(f"{m} x{n}" for m, n in counts.items()) or "none"),
     ]
+    board = summary.leaderboard
+    if len(board) and "intermittent" in board:
+        sparse = sorted(board[board.intermittent.astype(bool)].region.unique())
+        if sparse:
+            lines.append(f"  intermittent regions (mostly zero slots: MASE favours a forecast of zeros there) ({len(sparse)}): "
+                         + ", ".join(sparse[:MAX_LISTED]) + (f" and {len(sparse) - MAX_LISTED} more" if len(sparse) > MAX_LISTED else ""))
     own = summary.region_cutoffs
     if len({tuple(days) for days in own.values()}) > 1:  # a ragged panel: say where each region's windows are
         shown = [f"{r} {days[0]} .. {days[-1]}" for r, days in list(own.items())[:MAX_LISTED]]

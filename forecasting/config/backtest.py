@@ -14,7 +14,7 @@
       staffing:              # the staffing quantile: two costs, or service_level: 0.9
         cost_under: 30       # per missing driver-hour (diners wait)
         cost_over: 10        # per idle driver-hour
-      selection_metric: mase # or pinball: champions by pinball loss at the staffing quantile
+      selection_metric: rmsse   # or mase, pinball (scaled, of q10/q50/q90), staffing (pinball at the staffing quantile)
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ from forecasting.models.spec import ModelSpec, parse_models
 
 NAMESPACE = "backtest"
 BASELINE = "seasonal_naive"
+#: Models every backtest includes, so that a champion that cannot beat them shows:
+#: last week's values, no orders at all, and the mean of the same slot over recent weeks.
+BASELINES = (BASELINE, "zero", "mean_week")
 #: Most parameter sets one model family may expand to in a backtest.
 MAX_PARAMETER_SETS = 1000
 
@@ -61,7 +64,8 @@ def _frozen(value: Any) -> Any:
 
 
 #: The built-in model families a backtest compares by default.
-BUILT_IN_MODELS = ("seasonal_naive", "seasonal_naive_local", "seasonal_median", "mstl", "sarimax", "gbm", "gbm_direct")
+BUILT_IN_MODELS = ("seasonal_naive", "seasonal_naive_local", "seasonal_median", "mean_week", "zero", "mstl", "sarimax",
+                   "gbm", "gbm_direct")
 
 
 def default_models() -> tuple[ModelSpec, ...]:
@@ -146,8 +150,9 @@ class BacktestConfig(ConfigModel):
         without ``cutoffs``: the last year of history.
     models : tuple of ModelSpec
         Model families (with base parameters); by default every one, the
-        installed plug-ins' too (:func:`default_models`).  ``seasonal_naive``
-        is always added: every comparison is made against it.
+        installed plug-ins' too (:func:`default_models`).  The
+        :data:`BASELINES` (``seasonal_naive``, ``zero``, ``mean_week``) are
+        always added: every comparison is made against them.
     grid : tuple
         ``(model name, ((param, values), ...))`` pairs: parameter sets searched
         over the same cutoffs.
@@ -167,8 +172,10 @@ class BacktestConfig(ConfigModel):
     staffing : StaffingConfig, optional
         The staffing quantile to calibrate for each champion (and to score by).
     selection_metric : str
-        ``mase`` (default) or ``pinball``: champions by pinball loss at the
-        staffing quantile (needs ``staffing``).
+        What champions are chosen by: ``rmsse`` (default: the mean forecast's
+        metric, which a forecast of zeros cannot win on sparse demand),
+        ``mase``, ``pinball`` (scaled pinball loss of q10/q50/q90) or
+        ``staffing`` (pinball loss at the staffing quantile; needs ``staffing``).
     """
 
     namespace = NAMESPACE
@@ -189,14 +196,15 @@ class BacktestConfig(ConfigModel):
     top_k: WholeNumber = 2
     oracle_regressors: Flag = False
     staffing: Annotated[StaffingConfig | None, BeforeValidator(checked(_staffing))] = None
-    selection_metric: Annotated[Literal["mase", "pinball"], Field(description="'mase' or 'pinball'")] = "mase"
+    selection_metric: Annotated[Literal["rmsse", "mase", "pinball", "staffing"],
+                                Field(description="'rmsse', 'mase', 'pinball' or 'staffing'")] = "rmsse"
 
     @model_validator(mode="after")
     def _consistent(self) -> "BacktestConfig":
         if self.cutoffs is not None and (self.start or self.end):
             raise fail("give either cutoffs or start/end, not both", key="cutoffs")
-        if self.selection_metric == "pinball" and self.staffing is None:
-            raise fail("selection_metric pinball needs a staffing section (its quantile)", key="selection_metric")
+        if self.selection_metric == "staffing" and self.staffing is None:
+            raise fail("selection_metric staffing needs a staffing section (its quantile)", key="selection_metric")
         names = {m.name for m in self.models}
         for name, params in self.grid:
             if name not in names:
@@ -223,11 +231,11 @@ class BacktestConfig(ConfigModel):
         return self._replaced(given)
 
     def candidates(self) -> list[ModelSpec]:
-        """Every model parameter set to backtest, the baseline first."""
+        """Every model parameter set to backtest, the baselines first."""
         from sklearn.model_selection import ParameterGrid, ParameterSampler
 
         grids = {name: {k: list(v) for k, v in params} for name, params in self.grid}
-        out = [ModelSpec(BASELINE)]
+        out = [ModelSpec(name) for name in BASELINES]
         for spec in self.models:
             if spec.name not in grids:
                 sets = [{}]

@@ -100,7 +100,7 @@ class ForecastConfig(ConfigModel):
         How far ahead to forecast, from the run date's local midnight.
     models : tuple of ModelSpec
         Candidate models; with several, each region's job picks the one with
-        the lowest MASE on the last ``selection_window`` of history.
+        the lowest RMSSE on the last ``selection_window`` of history.
     selection_window : str
         Hold-out used to choose between several models.
     min_history : str

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from forecasting.data import schema
 from forecasting.data.cache import open_cache
 from forecasting.data.timestamps import utc_text
+from forecasting.engine.metrics import intermittent_share
 
 
 def cache_info(path) -> dict:
@@ -29,7 +30,10 @@ def cache_info(path) -> dict:
         name, timezone, first_slot, last_slot`` (ISO UTC text, None without
         orders), ``slots``, ``filled_slots`` (None when the cache does not
         record it: caches written before it did) and
-        ``orders`` (their total); ``regressors``: per exogenous name its
+        ``orders`` (their total), ``zero_share`` (the share of slots with no
+        orders, None without orders) and ``intermittent`` (whether that share
+        makes demand intermittent, :func:`forecasting.engine.metrics.is_intermittent`);
+        ``regressors``: per exogenous name its
         ``first``/``last`` slot and ``regions``; ``weather_forecasts``: per
         variable its ``issues`` (distinct region and issue time), ``rows``,
         ``first_issued``/``last_issued`` and ``regions`` (empty for caches
@@ -47,7 +51,7 @@ def cache_info(path) -> dict:
     o, r, x = schema.orders, schema.regions, schema.exogenous
     per_region = (
         sa.select(r.c.region, r.c.name, r.c.timezone, sa.func.min(o.c.ts), sa.func.max(o.c.ts), sa.func.count(o.c.ts),
-                  sa.func.total(o.c.orders))
+                  sa.func.total(o.c.orders), sa.func.total(sa.case((o.c.orders == 0, 1), else_=0)))
         .select_from(r.outerjoin(o, o.c.region == r.c.region))
         .group_by(r.c.region)
         .order_by(r.c.region)
@@ -60,8 +64,9 @@ def cache_info(path) -> dict:
                 "region": region, "name": name, "timezone": tz, "first_slot": utc_text(lo) or None,
                 "last_slot": utc_text(hi) or None, "slots": n,
                 "filled_slots": None if filled is None else int(filled.get(region, 0)), "orders": float(total),
+                **_sparsity(zeros, n),
             }
-            for region, name, tz, lo, hi, n, total in conn.execute(per_region).all()
+            for region, name, tz, lo, hi, n, total, zeros in conn.execute(per_region).all()
         ]
         exog = {name: {"first": utc_text(lo), "last": utc_text(hi), "regions": n} for name, lo, hi, n in conn.execute(regressors)}
         forecasts = _forecasts(conn) if reader.has_weather_forecasts else {}
@@ -78,6 +83,11 @@ def cache_info(path) -> dict:
         **intervals,
         "holidays": {"count": count, "first": first, "last": last},
     }
+
+
+def _sparsity(zeros: float, slots: int) -> dict:
+    share = float(zeros) / slots if slots else float("nan")
+    return {"zero_share": share if slots else None, "intermittent": intermittent_share(share)}
 
 
 def _forecasts(conn) -> dict:
@@ -99,15 +109,21 @@ def _intervals(conn, table: sa.Table) -> dict:
     return {"count": count, "first": utc_text(first) or None, "last": utc_text(last) or None}
 
 
+def _zero_text(row: dict) -> str:
+    if row["zero_share"] is None:
+        return "-"
+    return f"{row['zero_share']:.0%}" + (" (intermittent)" if row["intermittent"] else "")
+
+
 def info_text(info: dict) -> str:
     """:func:`cache_info`'s summary as lines for people."""
     slot = "1h" if info["freq"] == "h" else info["freq"]
     lines = [f"{info['path']}: {len(info['regions'])} regions, {slot} slots"]
-    lines.append("region\tname\ttimezone\tfirst slot\tlast slot\tslots\tfilled zeros\torders")
+    lines.append("region\tname\ttimezone\tfirst slot\tlast slot\tslots\tfilled zeros\torders\tzero slots")
     for row in info["regions"]:
         filled = "unknown" if row["filled_slots"] is None else str(row["filled_slots"])
         lines.append("\t".join([row["region"], row["name"], row["timezone"], row["first_slot"] or "-", row["last_slot"] or "-",
-                                str(row["slots"]), filled, f"{row['orders']:g}"]))
+                                str(row["slots"]), filled, f"{row['orders']:g}", _zero_text(row)]))
     if info["regressors"]:
         for name, r in info["regressors"].items():
             lines.append(f"regressor {name}: {r['first']} .. {r['last']} ({r['regions']} regions)")

@@ -3,6 +3,10 @@
 All functions ignore slots where the actual value is unknown (NaN).  MASE is
 scaled by the in-sample error of the weekly seasonal-naive forecast, the
 baseline every comparison here uses: MASE < 1 beats last week's values.
+RMSSE (M5's point metric) scales squared errors by the seasonal naive's
+in-sample squared error: the mean, not the median, minimises it, so on
+sparse demand (mostly zero slots) a forecast of zeros cannot win it as it
+wins MASE.
 """
 
 from __future__ import annotations
@@ -18,16 +22,26 @@ def _pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
     return a[keep], f[keep]
 
 
-def seasonal_scale(y_train: pd.Series, season: str = "7D") -> float:
-    """Mean absolute seasonal difference of the training series (MASE's denominator)."""
+def _seasonal_diff(y_train: pd.Series, season: str) -> np.ndarray:
     step = pd.Timedelta(y_train.index.freq)
     lag = int(pd.Timedelta(season) / step)
     values = np.asarray(y_train, dtype=float)
     if len(values) <= lag:
-        return float("nan")
-    diff = np.abs(values[lag:] - values[:-lag])
-    diff = diff[np.isfinite(diff)]
-    return float(diff.mean()) if diff.size else float("nan")
+        return np.empty(0)
+    diff = values[lag:] - values[:-lag]
+    return diff[np.isfinite(diff)]
+
+
+def seasonal_scale(y_train: pd.Series, season: str = "7D") -> float:
+    """Mean absolute seasonal difference of the training series (MASE's denominator)."""
+    diff = _seasonal_diff(y_train, season)
+    return float(np.abs(diff).mean()) if diff.size else float("nan")
+
+
+def seasonal_scale_sq(y_train: pd.Series, season: str = "7D") -> float:
+    """Mean squared seasonal difference of the training series (RMSSE's denominator)."""
+    diff = _seasonal_diff(y_train, season)
+    return float(np.square(diff).mean()) if diff.size else float("nan")
 
 
 def mase(y_true, y_pred, y_train: pd.Series, season: str = "7D") -> float:
@@ -37,6 +51,41 @@ def mase(y_true, y_pred, y_train: pd.Series, season: str = "7D") -> float:
     if not a.size or not np.isfinite(scale) or scale == 0:
         return float("nan")
     return float(np.mean(np.abs(a - f)) / scale)
+
+
+def rmsse(y_true, y_pred, y_train: pd.Series, season: str = "7D") -> float:
+    """Root mean squared scaled error; NaN when the scale is zero or unknown."""
+    a, f = _pair(y_true, y_pred)
+    scale = seasonal_scale_sq(y_train, season)
+    if not a.size or not np.isfinite(scale) or scale == 0:
+        return float("nan")
+    return float(np.sqrt(np.mean(np.square(a - f)) / scale))
+
+
+def zero_share(y) -> float:
+    """Share of the known slots that are zero."""
+    values = np.asarray(y, dtype=float)
+    values = values[np.isfinite(values)]
+    return float(np.mean(values == 0)) if values.size else float("nan")
+
+
+#: Mean interval between nonzero slots above which a series counts as
+#: intermittent (Syntetos-Boylan's ADI cut-off).
+INTERMITTENT_ADI = 1.32
+
+
+def is_intermittent(y) -> bool:
+    """Whether demand is intermittent: on average more than 1.32 slots per nonzero slot.
+
+    That is a zero share above about 24 %; the rule the leaderboard and
+    ``cache info`` flag, under which MASE favours forecasts of zero.
+    """
+    return intermittent_share(zero_share(y))
+
+
+def intermittent_share(share: float) -> bool:
+    """:func:`is_intermittent` from the zero share itself (False when unknown)."""
+    return bool(np.isfinite(share) and (share >= 1 or 1 / (1 - share) > INTERMITTENT_ADI))
 
 
 def wape(y_true, y_pred) -> float:

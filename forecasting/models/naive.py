@@ -161,6 +161,8 @@ class SeasonalMedian(Forecaster):
     """
 
     name = "seasonal_median"
+    #: How the same slot's values over the last seasons make the forecast.
+    combine: ClassVar = staticmethod(np.nanmedian)
 
     def __init__(self, *, season: str = "7D", n_weeks: int = 4, n_seasons: int = 8):
         self.season = season
@@ -179,24 +181,24 @@ class SeasonalMedian(Forecaster):
         m = season_slots(self.season, step)
         k = int(self.n_weeks)
         if k < 1:
-            raise ConfigError(f"seasonal_median: n_weeks must be at least 1, got {self.n_weeks!r}")
+            raise ConfigError(f"{self.name}: n_weeks must be at least 1, got {self.n_weeks!r}")
         values = y.to_numpy(dtype=float)
         n = len(values)
         if n < 2 * m:
-            raise ValueError("seasonal_median needs at least two seasons of history")
+            raise ValueError(f"{self.name} needs at least two seasons of history")
         spd = slots_per_day(y.index)
         X = X.reindex(y.index) if X is not None else None
         self.step_, self.end_, self.season_slots_, self.slots_per_day_ = step, y.index[-1], m, spd
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices are filled just below
             last = np.stack([values[n - (j + 1) * m: n - j * m] for j in range(min(k, n // m))])
-            profile = np.nanmedian(last, axis=0)
+            profile = self.combine(last, axis=0)
             fallback = last_season(values, m, slot_of_day_codes(X, spd) if X is not None else None, spd)
             self.profile_ = np.where(np.isfinite(profile), profile, fallback)
             # One-season-ahead errors of the same forecast, for the intervals.
             start = max(m, n - int(self.n_seasons) * m)
             lags = np.stack([values[start - (j + 1) * m: n - (j + 1) * m] for j in range(min(k, start // m))])
-            errors = values[start:] - np.nanmedian(lags, axis=0)
+            errors = values[start:] - self.combine(lags, axis=0)
         slots = slot_of_day_codes(X.iloc[start:], spd) if X is not None else utc_slots(y.index[start:], spd)
         self.error_quantiles_ = slot_quantiles(errors, slots, spd)
         return self

@@ -15,18 +15,24 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from forecasting.runs.selection import ORACLE_COLUMNS, select_region
+from forecasting.runs.leaderboard import ORACLE_COLUMNS
+from forecasting.runs.selection import select_region
 from forecasting.runs.staffing_report import COVERAGE_COLUMNS, REPORT_COLUMNS, STAFFING_COLUMNS
 from forecasting.store.backtests import BacktestStore
 from forecasting.files import atomic_write
 
-LEADERBOARD_COLUMNS = ["region", "model", "mase", "wape", "smape", "bias", "coverage_80", "n_windows", *ORACLE_COLUMNS,
-                       *STAFFING_COLUMNS]
+LEADERBOARD_COLUMNS = ["region", "model", "mase", "rmsse", "spl", "wape", "smape", "bias", "coverage_80", "n_windows",
+                       "zero_share", "intermittent", *ORACLE_COLUMNS, *STAFFING_COLUMNS]
 CHAMPION_COLUMNS = ["region", "model", "mase", "seasonal_naive_mase"]
 #: champions.csv: a row per region; ``status`` is ``champion``, ``no_champion``
 #: (no scored window: ``model`` and ``mase`` empty) or ``skipped`` (no cutoff in
-#: the backtest's start/end range), and ``reason`` says why.
-CHAMPION_CSV_COLUMNS = [*CHAMPION_COLUMNS, "status", "reason"]
+#: the backtest's start/end range), and ``reason`` says why; ``selection_metric``
+#: is what the champion was chosen by.
+CHAMPION_CSV_COLUMNS = [*CHAMPION_COLUMNS, "status", "reason", "selection_metric"]
+
+
+#: metrics_by_horizon.csv
+BUCKET_COLUMNS = ["region", "model", "bucket", "mase", "rmsse"]
 
 
 class Verdict(NamedTuple):
@@ -77,13 +83,13 @@ def evaluate(results: BacktestStore, bt_id, regions, candidates, config, out_dir
         if plots or keep_windows:
             windows[region] = chosen["predictions"]
     board = pd.concat(boards, ignore_index=True) if boards else pd.DataFrame(columns=LEADERBOARD_COLUMNS)
-    bucket = pd.concat(buckets, ignore_index=True) if buckets else pd.DataFrame(columns=["region", "model", "bucket", "mase"])
+    bucket = pd.concat(buckets, ignore_index=True) if buckets else pd.DataFrame(columns=BUCKET_COLUMNS)
     champs = pd.DataFrame(champions).reindex(columns=[*CHAMPION_CSV_COLUMNS, "interval_adjustment", "coverage_80",
                                                       "calibrated_coverage_80", "staffing"])
     results.save_champions(champs, bt_id)
     write_csv(out_dir / "leaderboard.csv", board, LEADERBOARD_COLUMNS)
     write_csv(out_dir / "champions.csv", champs, CHAMPION_CSV_COLUMNS)
-    write_csv(out_dir / "metrics_by_horizon.csv", bucket, ["region", "model", "bucket", "mase"])
+    write_csv(out_dir / "metrics_by_horizon.csv", bucket, BUCKET_COLUMNS)
     write_csv(
         out_dir / "champion_intervals.csv", champs,
         ["region", "model", "coverage_80", "calibrated_coverage_80", "interval_adjustment", "reason"],

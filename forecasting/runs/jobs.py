@@ -20,7 +20,7 @@ import pandas as pd
 from forecasting.config.fields import parse_duration
 from forecasting.config.forecast import ForecastConfig
 from forecasting.data.cache import open_cache
-from forecasting.engine.metrics import mase, seasonal_scale
+from forecasting.engine.metrics import rmsse, seasonal_scale, seasonal_scale_sq
 from forecasting.engine.staffing import Calibration
 from forecasting.engine.window import cut, fit, fit_forecast, oracle_future
 from forecasting.errors import ModelError, RegionDataError
@@ -111,7 +111,7 @@ def baseline_forecast(window, forecast, chosen: str, diagnostics: dict):
 
 
 def holdout_scores(window, candidates, config: ForecastConfig, data=None) -> tuple[dict, dict]:
-    """MASE of each candidate on the last ``selection_window`` of the history, and
+    """RMSSE of each candidate on the last ``selection_window`` of the history, and
     the candidates that failed there (NaN scores for all when the history is too
     short to hold that much out).  With the region's ``data``, the held-out
     slots' regressors are those known at the hold-out's start."""
@@ -124,7 +124,7 @@ def holdout_scores(window, candidates, config: ForecastConfig, data=None) -> tup
     for spec in candidates:
         try:
             pred = fit_forecast(held, spec, horizon=horizon)
-            scores[spec.label] = mase(held.actual, pred["yhat"], held.y)
+            scores[spec.label] = rmsse(held.actual, pred["yhat"], held.y)
         except Exception as exc:  # noqa: BLE001 - recorded, the other candidates go on
             scores[spec.label] = float("nan")
             failures[spec.label] = f"{type(exc).__name__}: {exc}"
@@ -168,5 +168,5 @@ def backtest_window(task) -> WindowResult:
     frame = forecast.assign(actual=window.actual.to_numpy(dtype=float), yhat_oracle=oracle)[list(WINDOW_FRAME_COLUMNS)]
     return WindowResult(
         task.region, task.key, task.model.label, task.cutoff, frame, seasonal_scale(window.y), time.perf_counter() - start,
-        worker_name(),
+        worker_name(), seasonal_scale_sq(window.y),
     )

@@ -83,7 +83,8 @@ class WindowResult:
 
     ``frame`` is indexed by the window's UTC slots with columns ``actual,
     yhat, q10, q50, q90``; ``scale`` is the training history's weekly
-    seasonal-naive mean absolute error (MASE's denominator).
+    seasonal-naive mean absolute error (MASE's denominator), ``scale_sq``
+    its mean squared error (RMSSE's).
     """
 
     region: str
@@ -94,6 +95,7 @@ class WindowResult:
     scale: float
     duration: float
     worker: str
+    scale_sq: float = float("nan")
     ok = True
 
 

@@ -10,23 +10,22 @@ Two sources of scored windows, one module:
 
 Pure functions on scores, or on one region's window predictions (columns
 ``model, cutoff, timestamp, actual, yhat, q10, q50, q90``) and task rows
-(``model, cutoff, status, scale``).  Nothing here reads or writes anything.
+(``model, cutoff, status, scale, scale_sq``).  Nothing here reads or writes
+anything.  The leaderboard's metrics are :mod:`forecasting.runs.leaderboard`'s.
 
 Rules (documented in the README):
 
-* Nightly hold-out: the lowest MASE first; candidates whose hold-out failed
+* Nightly hold-out: the lowest RMSSE first; candidates whose hold-out failed
   (NaN) go last, in config order, since the hold-out may be what broke them.
 
-* A model's MASE in a region is the mean over its windows of the window's
-  mean absolute error divided by the window's scale (the training history's
-  weekly seasonal-naive error).  WAPE, sMAPE, bias, pinball loss and the
-  q10-q90 coverage pool every slot of every window.
 * The combination candidate averages the point forecasts and quantiles of
-  the ``top_k`` best models (by MASE) of the region.  It is chosen on the
-  same windows it is scored on, so its score flatters it slightly.
-* The champion has the lowest MASE (with ``selection_metric: pinball``, the
-  lowest pinball loss of its calibrated staffing quantile, see
-  :mod:`forecasting.runs.staffing_report`) among models with at least
+  the ``top_k`` best models (by the selection metric) of the region.  It is
+  chosen on the same windows it is scored on, so its score flatters it
+  slightly.
+* The champion has the lowest score by ``selection_metric``
+  (:data:`METRICS`): RMSSE by default; MASE; the scaled pinball loss of
+  q10/q50/q90 (``pinball``); or the pinball loss of its calibrated staffing
+  quantile (``staffing``, see :mod:`forecasting.runs.staffing_report`), among models with at least
   ``min_windows`` successful windows.  Ties go to the default model if it is
   among them, else to the earlier candidate.  With no qualifying model the
   default model is champion if it scored at least one window.  Otherwise the
@@ -47,6 +46,7 @@ import pandas as pd
 from forecasting.engine import metrics
 from forecasting.models.spec import ModelSpec
 from forecasting.models.base import adjust_interval
+from forecasting.runs.leaderboard import COLUMNS, ORACLE_COLUMNS, bucket_labels, leaderboard  # noqa: F401  (re-exported)
 from forecasting.runs.staffing_report import STAFFING_COLUMNS, champion_calibration, staffing_report, staffing_scores
 
 COVERAGE = 0.8
@@ -64,14 +64,6 @@ def rank_candidates(specs, scores: dict) -> list:
     return [specs[i] for i in sorted(range(len(specs)), key=key)]
 
 
-def bucket_labels(frame: pd.DataFrame, width_days: int) -> pd.Series:
-    """Horizon bucket (``d01-07``, ``d08-14`` ...) of each row, from its window's first slot."""
-    first = frame.groupby(["model", "cutoff"])["timestamp"].transform("min")
-    days = ((frame["timestamp"] - first) / pd.Timedelta("1D")).astype(float)
-    idx = np.floor(days / width_days).astype(int)
-    return idx.map(lambda i: f"d{i * width_days + 1:02d}-{(i + 1) * width_days:02d}")
-
-
 def combine(preds: pd.DataFrame, members: list[str]) -> pd.DataFrame:
     """Average the members' forecasts over the windows and slots they share."""
     sub = preds[preds.model.isin(members)]
@@ -87,79 +79,21 @@ def combination_label(members: list[str]) -> str:
     return ModelSpec(COMBINATION, (("members", tuple(members)),)).label
 
 
-def leaderboard(preds: pd.DataFrame, scales: pd.DataFrame, width_days: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per-model metrics, and per model and horizon bucket MASE.
-
-    Parameters
-    ----------
-    preds : DataFrame
-        One region's window predictions.
-    scales : DataFrame
-        ``model, cutoff, scale`` of the successful windows.
-    width_days : int
-        Width of the horizon buckets.
-    """
-    if preds.empty:
-        empty = pd.DataFrame(columns=["model", "mase", "wape", "smape", "bias", "pinball", "coverage_80", "n_windows",
-                                      *ORACLE_COLUMNS])
-        return empty, pd.DataFrame(columns=["model", "bucket", "mase"])
-    frame = preds.merge(scales[["model", "cutoff", "scale"]], on=["model", "cutoff"], how="left")
-    if "yhat_oracle" not in frame:
-        frame["yhat_oracle"] = np.nan
-    frame["abs_err"] = (frame.actual - frame.yhat).abs()
-    frame["abs_err_oracle"] = (frame.actual - frame.yhat_oracle).abs()
-    frame["bucket"] = bucket_labels(frame, width_days)
-    window = frame.groupby(["model", "cutoff"]).agg(mae=("abs_err", "mean"), mae_oracle=("abs_err_oracle", "mean"),
-                                                    scale=("scale", "first"))
-    window["mase"] = window.mae / window.scale.where(window.scale > 0)
-    window["mase_oracle"] = window.mae_oracle / window.scale.where(window.scale > 0)
-    rows = []
-    for model, g in frame.groupby("model", sort=False):
-        rows.append(
-            {
-                "model": model,
-                "mase": float(window.loc[model].mase.mean()),
-                "wape": metrics.wape(g.actual, g.yhat),
-                "smape": metrics.smape(g.actual, g.yhat),
-                "bias": metrics.bias(g.actual, g.yhat),
-                "pinball": float(np.nanmean([metrics.pinball(g.actual, g[c], q) for c, q in (("q10", 0.1), ("q50", 0.5), ("q90", 0.9))])),
-                "coverage_80": metrics.coverage(g.actual, g.q10, g.q90),
-                "n_windows": int(window.loc[model].mase.notna().sum()),
-                **_oracle_scores(g, window.loc[model]),
-            }
-        )
-    by_bucket = frame.groupby(["model", "cutoff", "bucket"]).agg(mae=("abs_err", "mean"), scale=("scale", "first")).reset_index()
-    by_bucket["mase"] = by_bucket.mae / by_bucket.scale.where(by_bucket.scale > 0)
-    buckets = by_bucket.groupby(["model", "bucket"], as_index=False)["mase"].mean()
-    return pd.DataFrame(rows), buckets
-
-
-#: Leaderboard columns of the oracle score (NaN without ``oracle_regressors``).
-ORACLE_COLUMNS = ["mase_oracle", "wape_oracle", "oracle_gain"]
-
-
-def _oracle_scores(g: pd.DataFrame, windows: pd.DataFrame) -> dict:
-    """MASE and WAPE with the recorded regressors, and the MASE they buy (honest - oracle),
-    over the windows that have both."""
-    both = windows.mase_oracle.notna() & windows.mase.notna()
-    if not both.any():
-        return dict.fromkeys(ORACLE_COLUMNS, float("nan"))
-    mase_oracle = float(windows.mase_oracle[both].mean())
-    scored = g[g.yhat_oracle.notna()]
-    return {"mase_oracle": mase_oracle, "wape_oracle": metrics.wape(scored.actual, scored.yhat_oracle),
-            "oracle_gain": float(windows.mase[both].mean()) - mase_oracle}
-
-
 #: Leaderboard column each ``selection_metric`` chooses by, and how a reason names it.
-METRICS = {"mase": ("mase", "MASE"), "pinball": ("staffing_pinball", "staffing pinball loss")}
+METRICS = {
+    "rmsse": ("rmsse", "RMSSE"),
+    "mase": ("mase", "MASE"),
+    "pinball": ("spl", "scaled pinball loss"),
+    "staffing": ("staffing_pinball", "staffing pinball loss"),
+}
 
 
 def choose_champion(board: pd.DataFrame, candidates: list[str], min_windows: int, default_model: str,
-                    metric: str = "mase") -> tuple[str | None, str]:
+                    metric: str = "rmsse") -> tuple[str | None, str]:
     """The champion's label (``None``: no champion) and the reason.
 
-    ``metric`` (``mase`` or ``pinball``, see :data:`METRICS`) is what the
-    lowest wins by; a champion always has a finite MASE as well.
+    ``metric`` (a key of :data:`METRICS`) is what the lowest wins by, and
+    every reason names it; a champion always has a finite MASE as well.
     """
     column, name = METRICS[metric]
     board = board[np.isfinite(board.mase.astype(float))]
@@ -174,10 +108,10 @@ def choose_champion(board: pd.DataFrame, candidates: list[str], min_windows: int
     values = eligible[column].astype(float)
     tied = eligible[np.isclose(values, values.min(), rtol=1e-9, atol=1e-12)].model.tolist()
     if len(tied) > 1 and default_model in tied:
-        return default_model, "tie: default model"
+        return default_model, f"tie on {name}: default model"
     order = {label: i for i, label in enumerate(candidates)}
     winner = min(tied, key=lambda label: order.get(label, len(order)))
-    return winner, f"lowest {name}" if len(tied) == 1 else "tie: earlier candidate"
+    return winner, f"lowest {name}" if len(tied) == 1 else f"tie on {name}: earlier candidate"
 
 
 def _scores(g: pd.DataFrame) -> np.ndarray:
@@ -218,7 +152,7 @@ def conformal(preds: pd.DataFrame) -> tuple[float, float]:
 
 
 def select_region(preds: pd.DataFrame, tasks: pd.DataFrame, candidates: list[str], width_days: int, min_windows: int,
-                  default_model: str, top_k: int, staffing=None, timezone: str = "UTC", metric: str = "mase",
+                  default_model: str, top_k: int, staffing=None, timezone: str = "UTC", metric: str = "rmsse",
                   region: str = "") -> dict:
     """Leaderboard, horizon metrics and champion of one region.
 
@@ -231,10 +165,15 @@ def select_region(preds: pd.DataFrame, tasks: pd.DataFrame, candidates: list[str
     leaderboard has the staffing scores, and ``staffing`` the region's rows
     of the staffing report (:mod:`forecasting.runs.staffing_report`).
     """
-    scales = tasks[tasks.status == "ok"][["model", "cutoff", "scale"]]
+    tasks = tasks if "scale_sq" in tasks else tasks.assign(scale_sq=np.nan)
+    scales = tasks[tasks.status == "ok"][["model", "cutoff", "scale", "scale_sq"]]
     board, buckets = leaderboard(preds, scales, width_days)
+    # The combination's members are the best by the selection metric (by
+    # MASE when that is the staffing score, which is computed later).
+    rank_by = METRICS[metric][0] if METRICS[metric][0] in board else "mase"
     if top_k >= 2 and len(board):
-        ranked = board[(board.n_windows >= min_windows) & np.isfinite(board.mase.astype(float))].sort_values("mase")
+        ranked = board[(board.n_windows >= min_windows) & np.isfinite(board[rank_by].astype(float))
+                       & np.isfinite(board.mase.astype(float))].sort_values(rank_by)
         # Sorted: the same members are the same candidate, whatever their rank.
         members = sorted(ranked.model.head(top_k).tolist())
         if len(members) >= 2:
@@ -267,6 +206,7 @@ def select_region(preds: pd.DataFrame, tasks: pd.DataFrame, candidates: list[str
         "coverage_80": float(row.coverage_80.get(model, np.nan)),
         "calibrated_coverage_80": calibrated,
         "reason": reason,
+        "selection_metric": metric,
         "staffing": champion_calibration(preds, model, staffing, timezone, width_days),
     }
     report = staffing_report(region, model, staff, staffing, timezone) if staffing is not None else None

@@ -4,7 +4,7 @@ With a ``staffing`` section in the backtest config, every model of a
 region is scored by the pinball loss of its *calibrated* staffing quantile
 (:mod:`forecasting.engine.staffing`), cross-fitted: each window's quantile
 comes from the offsets of the region's other windows, so a model is never
-judged on residuals it was calibrated on.  ``selection_metric: pinball``
+judged on residuals it was calibrated on.  ``selection_metric: staffing``
 chooses champions by that score.  The champion's calibration on all its
 windows is stored with it for the nightly run.
 

@@ -79,10 +79,10 @@ class BacktestStore(Store):
                 keys = {"backtest_id": bt_id, "region": task.region, "model": task.model.label, "cutoff": task.cutoff}
                 rows = slot_rows(outcome.frame, ("actual", *FORECAST_COLUMNS, "yhat_oracle"), keys, nan_as_null=True)
                 conn.execute(backtest_predictions.insert(), rows)
-                values = {"status": "ok", "scale": outcome.scale, "duration_s": outcome.duration, "worker": outcome.worker,
+                values = {"status": "ok", "scale": outcome.scale, "scale_sq": _num(outcome.scale_sq), "duration_s": outcome.duration, "worker": outcome.worker,
                           "error_type": None, "message": None, "traceback": None}
             else:
-                values = {"status": "lost" if outcome.retryable else "failed", "scale": None, "duration_s": outcome.duration, "worker": outcome.worker,
+                values = {"status": "lost" if outcome.retryable else "failed", "scale": None, "scale_sq": None, "duration_s": outcome.duration, "worker": outcome.worker,
                           "error_type": outcome.error_type, "message": outcome.message, "traceback": outcome.traceback}
             conn.execute(
                 backtest_tasks.update()

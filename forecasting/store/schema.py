@@ -203,6 +203,8 @@ backtest_tasks = sa.Table(
     sa.Column("cutoff", sa.String(10), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("scale", sa.Float, nullable=True),
+    # RMSSE's denominator (added with issue 20: NULL in older stores' rows).
+    sa.Column("scale_sq", sa.Float, nullable=True),
     sa.Column("duration_s", sa.Float, nullable=True),
     sa.Column("worker", sa.Text, nullable=True),
     sa.Column("error_type", sa.Text, nullable=True),

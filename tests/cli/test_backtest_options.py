@@ -62,7 +62,7 @@ def test_store_holds_the_backtest_and_the_champions_a_run_then_uses(capsys, synt
     printed = capsys.readouterr().out
     assert f"store:       {url}" in printed
     tasks = _tasks(printed, url)
-    assert len(tasks) == 2 * 2 and set(tasks.status) == {"ok"}  # 2 models x 2 cutoffs, all in that store
+    assert len(tasks) == 4 * 2 and set(tasks.status) == {"ok"}  # (2 models + zero, mean_week) x 2 cutoffs, all in that store
     assert not (out / "results.sqlite").exists()
     champion = pd.read_csv(out / "champions.csv").set_index("region").loc["r000", "model"]
 

@@ -58,6 +58,9 @@ def test_info_json_matches_what_the_cache_holds(capsys, tmp_path):
         assert row["slots"] == len(stored) and row["orders"] == stored.sum() == counts[row["region"]].sum()
         # The slots without an input row are the zeros the import filled in.
         assert row["filled_slots"] == len(stored) - len(counts[row["region"]]) > 0
+        # The share of zero slots, and whether that makes the region intermittent (more than 1.32 slots per nonzero one).
+        assert row["zero_share"] == (stored == 0).mean() > 0
+        assert row["intermittent"] is bool(1 / (1 - row["zero_share"]) > 1.32)
     # Chicago's naive feature row is Chicago time (18:00 UTC), inside the range info reports.
     assert cache.load_region("ORD").exogenous.index.tolist() == [pd.Timestamp("2013-01-02 12:00", tz="America/Chicago")]
     assert info["regressors"] == {"temperature": {"first": "2013-01-02T12:00:00Z", "last": "2013-01-03T12:00:00Z", "regions": 2}}
@@ -65,6 +68,11 @@ def test_info_json_matches_what_the_cache_holds(capsys, tmp_path):
                               "last": _utc(pd.Timestamp("2013-01-03 21:00", tz="America/Chicago"))}
     assert info["promotions"] == {"count": 1, "first": "2013-01-02T00:00:00Z", "last": "2013-01-05T00:00:00Z"}
     assert info["holidays"] == {"count": 2, "first": "2013-01-01", "last": "2013-01-21"}
+
+
+def json_info(capsys, path) -> dict:
+    assert main(["cache", "info", str(path), "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
 
 
 def test_info_text_names_each_region_and_table(capsys, tmp_path):
@@ -75,6 +83,9 @@ def test_info_text_names_each_region_and_table(capsys, tmp_path):
     assert not text.lstrip().startswith("{")  # --json only when asked
     lines = text.splitlines()
     assert any(line.startswith("ORD\tChicago\tAmerica/Chicago\t") for line in lines)
+    assert lines[1].endswith("\tzero slots")
+    share = json_info(capsys, path)["regions"][1]["zero_share"]
+    assert next(line for line in lines if line.startswith("ORD\t")).split("\t")[-1].startswith(f"{share:.0%}")
     assert "regressor temperature: 2013-01-02T12:00:00Z .. 2013-01-03T12:00:00Z (2 regions)" in lines
     assert "promotions: 1 (2013-01-02T00:00:00Z .. 2013-01-05T00:00:00Z)" in lines and "holidays: 2 (2013-01-01 .. 2013-01-21)" in lines
 

@@ -45,3 +45,34 @@ def test_pinball_and_coverage():
 
 def test_unknown_actuals_are_ignored():
     assert metrics.wape([10.0, np.nan], [12.0, 100.0]) == pytest.approx(0.2)
+
+
+def test_rmsse_scales_squared_errors_by_weekly_seasonal_naive_squared_error():
+    train = _weekly_train()
+    assert metrics.seasonal_scale_sq(train) == pytest.approx(4.0)
+    # Squared errors 1, 9 -> mean 5 -> sqrt(5 / 4).
+    assert metrics.rmsse([10, 10], [11, 7], train) == pytest.approx(np.sqrt(5 / 4))
+    idx = pd.date_range("2024-01-01", periods=14, freq="D", tz="UTC")
+    assert np.isnan(metrics.rmsse([1.0], [2.0], pd.Series(5.0, index=idx)))
+
+
+def test_on_sparse_demand_mase_prefers_zeros_and_rmsse_the_rate():
+    rng = np.random.default_rng(0)
+    rate = 0.2
+    idx = pd.date_range("2024-01-01", periods=24 * 7 * 8, freq="h", tz="UTC")
+    train = pd.Series(rng.poisson(rate, len(idx)).astype(float), index=idx)
+    actual = rng.poisson(rate, 5000).astype(float)
+    zeros, mean = np.zeros_like(actual), np.full_like(actual, rate)
+    assert metrics.mase(actual, zeros, train) < metrics.mase(actual, mean, train)
+    assert metrics.rmsse(actual, mean, train) < metrics.rmsse(actual, zeros, train)
+
+
+def test_zero_share_and_the_intermittent_flag():
+    assert metrics.zero_share([0, 0, 3, np.nan]) == pytest.approx(2 / 3)
+    assert np.isnan(metrics.zero_share([np.nan]))
+    # ADI 1.32: nonzero in fewer than 1 slot in 1.32, i.e. more than ~24 % zeros.
+    # ADI: slots per nonzero slot; intermittent above 1.32.
+    assert metrics.is_intermittent([0, 1, 1, 1]) is True  # 4 / 3 = 1.33
+    assert metrics.is_intermittent([0, 1, 1, 1, 1]) is False  # 5 / 4 = 1.25
+    assert metrics.is_intermittent([0, 0, 0]) is True
+    assert metrics.is_intermittent([np.nan]) is False

@@ -39,10 +39,10 @@ def test_start_end_and_default_last_year():
 def test_grid_and_random_search_expand_candidates():
     cfg = BacktestConfig.from_dict({"models": ["gbm"], "grid": {"gbm": {"max_iter": [20, 40], "learning_rate": [0.05, 0.1]}}})
     labels = [c.label for c in cfg.candidates()]
-    assert labels[0] == "seasonal_naive" and len(labels) == 5
+    assert labels[:3] == ["seasonal_naive", "zero", "mean_week"] and len(labels) == 3 + 4  # the baselines, then the grid
     assert "gbm[learning_rate=0.1;max_iter=40]" in labels
     rnd = BacktestConfig.from_dict({"models": ["gbm"], "grid": {"gbm": {"max_iter": [10, 20, 30, 40]}}, "search": "random", "n_samples": 2})
-    assert len(rnd.candidates()) == 3
+    assert len(rnd.candidates()) == 3 + 2
     for bad, match in [({"grid": {"arima": {"p": [1]}}}, "not among the models"), ({"step": "36h"}, "whole days"),
                        ({"cutoffs": 3, "start": "2024-01-01"}, "either cutoffs"), ({"cutofs": 3}, "did you mean 'cutoffs'")]:
         with pytest.raises(ConfigError, match=match):

@@ -23,16 +23,18 @@ CFG = BacktestConfig.from_dict({"models": {"seasonal_naive": {}, "mstl": {}, "gb
 def test_backtest_writes_reports_and_champions(synthetic_cache, tmp_path):
     with open_executor("local", workers=2) as executor:
         summary = run_backtest(synthetic_cache, tmp_path, executor, CFG, regions=["r000", "r003"])
-    assert summary.n_tasks == 2 * 3 * 3 and summary.n_failed == 0  # the combination is scored, not run
+    # 2 regions x (3 models + the zero and mean_week baselines) x 3 cutoffs; the combination is scored, not run.
+    assert summary.n_tasks == 2 * 5 * 3 and summary.n_failed == 0
     board = pd.read_csv(tmp_path / "leaderboard.csv")
-    assert list(board.columns) == ["region", "model", "mase", "wape", "smape", "bias", "coverage_80", "n_windows",
-                                   "mase_oracle", "wape_oracle", "oracle_gain",
+    assert list(board.columns) == ["region", "model", "mase", "rmsse", "spl", "wape", "smape", "bias", "coverage_80", "n_windows",
+                                   "zero_share", "intermittent", "mase_oracle", "wape_oracle", "oracle_gain",
                                    "staffing_pinball", "staffing_cost", "staffing_coverage"]
     assert board.mase_oracle.isna().all() and board.staffing_pinball.isna().all()  # neither unless asked for
-    assert {"seasonal_naive", "mstl", "gbm[max_iter=20]"} <= set(board.model)
+    assert {"seasonal_naive", "zero", "mean_week", "mstl", "gbm[max_iter=20]"} <= set(board.model)
     assert board.model.str.startswith("combination(").any()
     champs = pd.read_csv(tmp_path / "champions.csv")
-    assert list(champs.columns) == ["region", "model", "mase", "seasonal_naive_mase", "status", "reason"] and len(champs) == 2
+    assert list(champs.columns) == ["region", "model", "mase", "seasonal_naive_mase", "status", "reason", "selection_metric"]
+    assert len(champs) == 2 and (champs.selection_metric == "rmsse").all()
     assert (champs.status == "champion").all() and champs.mase.notna().all()
     for name in ("leaderboard.png", "error_by_horizon.png"):
         assert (tmp_path / "plots" / name).read_bytes()[:4] == b"\x89PNG"
@@ -99,12 +101,12 @@ def test_short_intermittent_and_gappy_series_still_backtest(tmp_path):
     assert champs.loc["short", "status"] == "no_champion" and pd.isna(champs.loc["short", "model"])
     assert pd.isna(champs.loc["short", "mase"])
     assert champs.loc["short", "reason"].startswith("no scored window: ") and "history too short" in champs.loc["short", "reason"]
-    # Elsewhere the champion is the leaderboard's lowest MASE (top_k 0: no combination).
+    # Elsewhere the champion is the leaderboard's lowest RMSSE, the default selection metric (top_k 0: no combination).
     board = pd.read_csv(tmp_path / "out" / "leaderboard.csv")
     for region in ("regular", "intermittent", "gappy"):
-        scores = board[board.region == region].set_index("model").mase
+        scores = board[board.region == region].set_index("model").rmsse
         assert scores.nsmallest(2).is_unique  # no tie, so the reason is known
-        assert tuple(champs.loc[region, ["model", "reason"]]) == (scores.idxmin(), "lowest MASE")
+        assert tuple(champs.loc[region, ["model", "reason"]]) == (scores.idxmin(), "lowest RMSSE")
 
 
 def test_run_uses_the_champions_of_its_store(synthetic_cache, tmp_path, fast_config):

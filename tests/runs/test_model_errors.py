@@ -164,7 +164,7 @@ def test_a_backtest_window_whose_model_fails_is_recorded_and_the_others_go_on(te
     finally:
         store.close()
     cutoffs = sorted(tasks.cutoff.unique())
-    assert len(cutoffs) == 3 and len(tasks) == 6
+    assert len(cutoffs) == 3 and len(tasks) == 3 * 4  # with the zero and mean_week baselines
     # The earliest cutoff leaves under 50 days of history: that one window fails, as a ModelError naming it.
     failed = tasks[tasks.status != "ok"]
     assert failed[["model", "cutoff", "status", "error_type"]].values.tolist() == [
@@ -174,7 +174,7 @@ def test_a_backtest_window_whose_model_fails_is_recorded_and_the_others_go_on(te
     assert message.startswith(f"region 'r000': test_needs_50_days at cutoff {cutoffs[0]}: RuntimeError: needs 50 days")
     # Its other windows, and every window of the other model, were forecast.
     assert {(m, c) for m, c in preds[["model", "cutoff"]].drop_duplicates().values} == (
-        {("test_needs_50_days", c) for c in cutoffs[1:]} | {("seasonal_naive", c) for c in cutoffs}
+        {("test_needs_50_days", c) for c in cutoffs[1:]} | {(m, c) for m in ("seasonal_naive", "zero", "mean_week") for c in cutoffs}
     )
     with open(tmp_path / "failures.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))

@@ -23,7 +23,7 @@ CUTS = ["2024-01-01", "2024-01-15", "2024-01-29"]
 
 
 def _scales(models, scale=2.0):
-    return pd.DataFrame([{"model": m, "cutoff": c, "scale": scale, "status": "ok"} for m in models for c in CUTS])
+    return pd.DataFrame([{"model": m, "cutoff": c, "scale": scale, "scale_sq": scale**2, "status": "ok"} for m in models for c in CUTS])
 
 
 def test_mase_is_the_mean_of_window_mases():
@@ -45,21 +45,21 @@ def test_the_lowest_mase_wins_whatever_its_place_among_the_candidates():
     board = pd.DataFrame({"model": [*MODELS, "prophet", "sarimax"], "mase": [1.0, 0.9, 0.5, 0.1, np.nan],
                           "n_windows": [3, 3, 3, 2, 3]})
     candidates = [*MODELS, "prophet", "sarimax"]
-    assert choose_champion(board, candidates, 3, "seasonal_naive") == ("mstl", "lowest MASE")
-    assert choose_champion(board, candidates, 2, "seasonal_naive") == ("prophet", "lowest MASE")
+    assert choose_champion(board, candidates, 3, "seasonal_naive", "mase") == ("mstl", "lowest MASE")
+    assert choose_champion(board, candidates, 2, "seasonal_naive", "mase") == ("prophet", "lowest MASE")
 
 
 def test_ties_go_to_the_default_else_to_the_earlier_candidate():
     board = pd.DataFrame({"model": MODELS, "mase": [1.0, 0.7, 0.7], "n_windows": [3, 3, 3]})
-    assert choose_champion(board, MODELS, 3, "seasonal_naive") == ("gbm", "tie: earlier candidate")
-    assert choose_champion(board, ["seasonal_naive", "mstl", "gbm"], 3, "seasonal_naive") == ("mstl", "tie: earlier candidate")
-    assert choose_champion(board, MODELS, 3, "mstl") == ("mstl", "tie: default model")
+    assert choose_champion(board, MODELS, 3, "seasonal_naive", "mase") == ("gbm", "tie on MASE: earlier candidate")
+    assert choose_champion(board, ["seasonal_naive", "mstl", "gbm"], 3, "seasonal_naive", "mase") == ("mstl", "tie on MASE: earlier candidate")
+    assert choose_champion(board, MODELS, 3, "mstl", "mase") == ("mstl", "tie on MASE: default model")
 
 
 def test_without_enough_windows_the_default_model_is_champion():
     few = pd.DataFrame({"model": MODELS, "mase": [1.0, 0.7, 0.5], "n_windows": [1, 2, 2]})
-    assert choose_champion(few, MODELS, 3, "seasonal_naive") == ("seasonal_naive", "no model has 3 successful windows: default model")
-    assert choose_champion(few, MODELS, 3, "gbm") == ("gbm", "no model has 3 successful windows: default model")
+    assert choose_champion(few, MODELS, 3, "seasonal_naive", "mase") == ("seasonal_naive", "no model has 3 successful windows: default model")
+    assert choose_champion(few, MODELS, 3, "gbm", "mase") == ("gbm", "no model has 3 successful windows: default model")
 
 
 def test_select_region_names_the_model_with_the_smallest_errors():
@@ -67,7 +67,7 @@ def test_select_region_names_the_model_with_the_smallest_errors():
     preds = pd.concat([_windows("seasonal_naive", CUTS, [3, 3, 3]), _windows("a", CUTS, [1, 1, 1]), _windows("b", CUTS, [2, 2, 2])])
     out = select_region(preds, _scales(["seasonal_naive", "a", "b"]), ["seasonal_naive", "b", "a"], 7, 3, "seasonal_naive", 0)
     champion = out["champion"]
-    assert (champion["model"], champion["reason"]) == ("a", "lowest MASE")
+    assert (champion["model"], champion["reason"], champion["selection_metric"]) == ("a", "lowest RMSSE", "rmsse")
     assert champion["mase"] == pytest.approx(0.5) and champion["seasonal_naive_mase"] == pytest.approx(1.5)
 
 
@@ -75,7 +75,7 @@ def test_combination_is_a_candidate_and_can_win():
     # a is too high by 2, b too low by 2: their average is exact.
     preds = pd.concat([_windows("seasonal_naive", CUTS, [3, 3, 3]), _windows("a", CUTS, [2, 2, 2]), _windows("b", CUTS, [-2, -2, -2])])
     out = select_region(preds, _scales(["seasonal_naive", "a", "b"]), ["seasonal_naive", "a", "b"], 7, 3, "seasonal_naive", 2)
-    assert (out["champion"]["model"], out["champion"]["reason"]) == ("combination(a + b)", "lowest MASE")
+    assert (out["champion"]["model"], out["champion"]["reason"]) == ("combination(a + b)", "lowest RMSSE")
     assert out["champion"]["mase"] == pytest.approx(0.0)
     assert out["champion"]["seasonal_naive_mase"] == pytest.approx(1.5)
 

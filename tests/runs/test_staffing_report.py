@@ -80,8 +80,8 @@ def summary_config():
     return ForecastConfig.from_dict({"horizon": "7D"})
 
 
-def test_selection_by_pinball_picks_the_lowest_staffing_loss(synthetic_cache, tmp_path):
-    config = BacktestConfig.from_dict({**BASE, "selection_metric": "pinball", "top_k": 0})
+def test_selection_by_staffing_picks_the_lowest_staffing_loss(synthetic_cache, tmp_path):
+    config = BacktestConfig.from_dict({**BASE, "selection_metric": "staffing", "top_k": 0})
     summary = run_backtest(synthetic_cache, tmp_path, SerialExecutor(), config, regions=REGIONS, plots=False)
     board = summary.leaderboard
     for row in summary.champions.itertuples():
