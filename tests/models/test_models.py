@@ -79,7 +79,7 @@ def test_registry_lists_models():
     # Plug-ins installed in this virtualenv (the README's example, say) come on top of the built-ins.
     built_in = sorted(set(MODELS) - set(plugin_models()))
     assert available_models() == sorted(MODELS)
-    assert built_in == ["combination", "gbm", "gbm_direct", "mstl", "sarimax", "seasonal_median", "seasonal_naive", "seasonal_naive_local"]
+    assert built_in == ["combination", "gbm", "gbm_direct", "mstl", "sarimax", "seasonal_median", "seasonal_naive", "seasonal_naive_local", "tsb"]
     for name, cls in MODELS.items():
         assert issubclass(cls, Forecaster) and cls.name == name
 
