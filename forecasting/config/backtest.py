@@ -64,7 +64,7 @@ def _frozen(value: Any) -> Any:
 
 
 #: The built-in model families a backtest compares by default.
-BUILT_IN_MODELS = ("seasonal_naive", "seasonal_naive_local", "seasonal_median", "mean_week", "zero", "mstl", "sarimax",
+BUILT_IN_MODELS = ("seasonal_naive", "seasonal_naive_local", "seasonal_median", "mean_week", "zero", "tsb", "mstl", "sarimax",
                    "gbm", "gbm_direct")
 
 

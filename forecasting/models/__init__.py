@@ -16,7 +16,7 @@ from forecasting.models.base import Forecaster
 from forecasting.models.registry import MODELS, available_models, make_model
 
 # Imported for their side effect: defining a model class registers it.
-from forecasting.models import naive, baselines, ets, sarimax, gbm, direct, combination  # noqa: E402,F401  isort: skip
+from forecasting.models import naive, baselines, ets, sarimax, gbm, direct, combination, intermittent  # noqa: E402,F401  isort: skip
 
 # After the built-ins, which a plug-in may then not replace.
 from forecasting.models.plugins import broken_plugins, load_plugins, plugin_models  # noqa: E402  isort: skip

@@ -80,7 +80,7 @@ def test_registry_lists_models():
     built_in = sorted(set(MODELS) - set(plugin_models()))
     assert available_models() == sorted(MODELS)
     assert built_in == ["combination", "gbm", "gbm_direct", "mean_week", "mstl", "sarimax", "seasonal_median", "seasonal_naive",
-                        "seasonal_naive_local", "zero"]
+                        "seasonal_naive_local", "tsb", "zero"]
     for name, cls in MODELS.items():
         assert issubclass(cls, Forecaster) and cls.name == name
 
