@@ -61,6 +61,12 @@ def test_store_holds_the_backtest_and_the_champions_a_run_then_uses(capsys, synt
                           "--store", url)) == errors.EXIT_OK
     printed = capsys.readouterr().out
     assert f"store:       {url}" in printed
+    # The summary says which metric chose the champions, and which regions are intermittent (leaderboard.csv).
+    assert "  champions (chosen by lowest RMSSE): " in printed
+    board = pd.read_csv(out / "leaderboard.csv")
+    sparse = sorted(board[board.intermittent].region.unique())
+    assert (f"intermittent regions (mostly zero slots: MASE favours a forecast of zeros there) ({len(sparse)}): "
+            f"{', '.join(sparse)}" in printed) if sparse else "intermittent regions" not in printed
     tasks = _tasks(printed, url)
     assert len(tasks) == 4 * 2 and set(tasks.status) == {"ok"}  # (2 models + zero, mean_week) x 2 cutoffs, all in that store
     assert not (out / "results.sqlite").exists()
