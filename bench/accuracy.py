@@ -16,6 +16,12 @@ weather used to promise and no night delivers.  With staffing costs 3:1
 champions' calibrated quantile against seasonal naive's (calibrated the
 same way, and its point forecast), and the calibrated quantile's coverage
 by local hour-of-day bucket, all cross-fitted.
+
+Champions are chosen by RMSSE (the default ``selection_metric``); beside
+MASE the benchmark reports, per dataset, the champions' RMSSE and scaled
+pinball loss (SPL) over seasonal naive's, their bias, and how many regions
+the ``zero`` forecast would win by MASE and by RMSSE.  A third dataset is
+sparse: Poisson orders of a known rate of 0.05-0.3 per hourly slot.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from forecasting.config.backtest import BacktestConfig
 from forecasting.runs.backtest import run_backtest
 from forecasting.data.importer import import_csv
 from forecasting.data.synthetic import SyntheticSpec, build_synthetic_cache
+from forecasting.data.synthetic_sparse import build_sparse_cache
 from forecasting.datasets import nycflights13 as nyc
 
 from bench.report import machine, replace_section
@@ -47,11 +54,16 @@ def _datasets(tmp: Path, regions: int, days: int, which: tuple[str, ...]):
         airports = tmp / "nyc.sqlite"
         import_csv(paths["orders"], airports, features=paths["features"], holidays=paths["holidays"], timezone=nyc.TIMEZONE)
         out["nycflights13 (3 airports, 2013 hourly, US holidays)"] = airports
+    if "sparse" in which:
+        sparse = tmp / "sparse.sqlite"
+        weeks = max(days // 7, 10)
+        build_sparse_cache(sparse, regions=max(regions // 4, 3), weeks=weeks, low=0.05, high=0.3, seed=0)
+        out[f"sparse (Poisson rate 0.05-0.3 per slot, {max(regions // 4, 3)} regions, {weeks} weeks hourly)"] = sparse
     return out
 
 
 def main(regions: int = 20, days: int = 365, cutoffs: int = 12, workers: int = 2, write: bool = True,
-         datasets: tuple[str, ...] = ("synthetic", "nycflights13"), models: tuple[str, ...] | None = None,
+         datasets: tuple[str, ...] = ("synthetic", "nycflights13", "sparse"), models: tuple[str, ...] | None = None,
          horizon: str = "28D") -> dict:
     config = BacktestConfig.from_dict({"cutoffs": cutoffs, "horizon": horizon, "step": "7D", "oracle_regressors": True,
                                        "staffing": {"cost_under": COST_UNDER, "cost_over": COST_OVER},
@@ -73,6 +85,7 @@ def main(regions: int = 20, days: int = 365, cutoffs: int = 12, workers: int = 2
                 "coverage_calibrated": round(float(c.calibrated_coverage_80.mean()), 3),
                 "champions": c.model.value_counts().to_dict(),
                 "wall_s": round(s.wall_seconds, 1),
+                **metric_summary(s.leaderboard, c),
                 **oracle_summary(s.leaderboard, c),
                 **staffing_summary(pd.read_csv(folder / "staffing.csv"), pd.read_csv(folder / "staffing_coverage.csv")),
             }
@@ -85,6 +98,23 @@ def main(regions: int = 20, days: int = 365, cutoffs: int = 12, workers: int = 2
 
 #: Staffing costs of the benchmark: a missing driver-hour costs three idle ones (the 0.75 quantile).
 COST_UNDER, COST_OVER = 3.0, 1.0
+
+
+def metric_summary(board: pd.DataFrame, champions: pd.DataFrame) -> dict:
+    """Mean over regions of the champions' RMSSE and SPL over seasonal naive's, their bias, and where zero would win."""
+    won = champions[champions.status == "champion"][["region", "model"]]
+    rows = won.merge(board, on=["region", "model"])
+    naive = board[board.model == "seasonal_naive"].set_index("region")
+    rows = rows.assign(naive_rmsse=rows.region.map(naive.rmsse), naive_spl=rows.region.map(naive.spl))
+    lowest = {m: board.loc[board.groupby("region")[m].idxmin().dropna()] for m in ("mase", "rmsse")}
+    return {
+        "rmsse_ratio": round(float((rows.rmsse / rows.naive_rmsse).mean()), 3),
+        "spl_ratio": round(float((rows.spl / rows.naive_spl).mean()), 3),
+        "champion_bias": round(float(rows.bias.mean()), 3),
+        "zero_share": round(float(board.groupby("region").zero_share.first().mean()), 3),
+        "zero_wins_mase": int((lowest["mase"].model == "zero").sum()),
+        "zero_wins_rmsse": int((lowest["rmsse"].model == "zero").sum()),
+    }
 
 
 def oracle_summary(board: pd.DataFrame, champions: pd.DataFrame) -> dict:
@@ -124,7 +154,7 @@ def _write(r: dict, regions: int, days: int, cutoffs: int) -> None:
 
 Command: `python -m bench accuracy --regions {regions} --days {days} --cutoffs {cutoffs}`
 (rolling-origin backtest, {cutoffs} weekly cutoffs, horizon {r['horizon']}, models {', '.join(r['models'])}
-and the top-2 combination; champion = lowest mean MASE per region).
+and the top-2 combination; champion = lowest mean RMSSE per region, the default `selection_metric`).
 
 Machine: {r['machine']}
 
@@ -153,7 +183,17 @@ def _more_tables(r: dict) -> str:
                      f"{d['staffing_cost_ratio']:.3f} | {d['staffing_coverage']:.3f} |")
         cells = d["staffing_coverage_by_hour"]
         hours.append(f"| {name} | " + " | ".join(f"{cells.get(b, float('nan')):.3f}" for b in HOUR_BUCKETS) + " |")
+    metrics = [f"| {name} | {d['zero_share']:.3f} | {d['mase_ratio']:.3f} | {d['rmsse_ratio']:.3f} | {d['spl_ratio']:.3f} | "
+               f"{d['champion_bias']:+.3f} | {d['zero_wins_mase']} of {d['regions']} | {d['zero_wins_rmsse']} of {d['regions']} |"
+               for name, d in r["datasets"].items()]
     return f"""
+The champions by each metric, over seasonal naive's (mean over regions; below 1 is better), and
+the regions where the `zero` forecast has the lowest score of all candidates:
+
+| dataset | zero share | MASE ratio | RMSSE ratio | SPL ratio (q10/q50/q90) | champion bias | zero lowest MASE | zero lowest RMSSE |
+|---|---|---|---|---|---|---|---|
+{chr(10).join(metrics)}
+
 Regressors as known at each cutoff (weather forecasts where the cache has them, else a climatology
 of the weather before the cutoff), against the same fitted champions told the weather as recorded:
 

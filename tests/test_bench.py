@@ -475,3 +475,16 @@ def test_accuracy_reports_the_oracle_gain_and_the_staffing_cost_and_coverage():
     assert abs(d["oracle_gain"] - (d["mase_ratio"] - d["mase_ratio_oracle"])) < 1  # both finite, in MASE units
     tables = accuracy._more_tables(r)
     assert "| 00-03 |" in tables and "oracle gain" in tables
+    assert d["rmsse_ratio"] > 0 and d["spl_ratio"] > 0 and "RMSSE ratio" in tables and "SPL ratio" in tables
+
+
+def test_accuracy_on_the_sparse_dataset_reports_where_zero_would_win():
+    from bench import accuracy
+
+    r = accuracy.main(regions=1, days=70, cutoffs=3, workers=1, write=False, datasets=("sparse",),
+                      models=("seasonal_naive", "tsb"), horizon="7D")
+    (d,) = r["datasets"].values()
+    assert d["zero_share"] > 0.7 and d["regions"] == 3
+    # zero (always a candidate) has the lowest MASE in some sparse regions, and the lowest RMSSE in none.
+    assert d["zero_wins_mase"] >= 1 and d["zero_wins_rmsse"] == 0
+    assert "zero" not in d["champions"]

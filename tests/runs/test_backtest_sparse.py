@@ -6,40 +6,23 @@ regions, and staffing to it sends nobody; RMSSE is minimised by the mean.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from forecasting.config.backtest import BacktestConfig
 from forecasting.config.forecast import ForecastConfig
-from forecasting.data.cache_writer import CacheWriter
-from forecasting.data.timestamps import to_epoch_seconds
+from forecasting.data.synthetic_sparse import build_sparse_cache, sparse_rate_at
 from forecasting.runs.backtest import run_backtest
 from forecasting.runs.executors import SerialExecutor
 
-REGIONS = ("s0", "s1", "s2")
-WEEKS = 20
-
-
-def _rates(region: str) -> np.ndarray:
-    """The region's known rate per hour of the week, between 0.05 and 0.3."""
-    return np.random.default_rng(REGIONS.index(region)).uniform(0.05, 0.3, 7 * 24)
-
-
-def _rate_at(region: str, index: pd.DatetimeIndex) -> np.ndarray:
-    return _rates(region)[index.day_of_week * 24 + index.hour]
+REGIONS = ("s000", "s001", "s002")
+RATES = {}
 
 
 @pytest.fixture(scope="module")
 def sparse_cache(tmp_path_factory):
     path = tmp_path_factory.mktemp("sparse") / "cache.sqlite"
-    index = pd.date_range("2024-01-01", periods=WEEKS * 7 * 24, freq="h", tz="UTC")
-    rng = np.random.default_rng(42)
-    with CacheWriter(path, "h") as writer:
-        writer.add_regions(pd.DataFrame({"region": list(REGIONS), "name": list(REGIONS), "timezone": "UTC"}))
-        for region in REGIONS:
-            orders = rng.poisson(_rate_at(region, index)).astype(float)
-            writer.add_orders(pd.DataFrame({"region": region, "ts": to_epoch_seconds(index), "orders": orders}))
+    RATES.update(build_sparse_cache(path, regions=len(REGIONS), weeks=20, low=0.05, high=0.3, seed=42))
     return path
 
 
@@ -54,7 +37,7 @@ def sparse_backtest(sparse_cache, tmp_path_factory):
 def _mean_forecast(windows: pd.DataFrame, region: str, model: str) -> tuple[float, float]:
     """The model's mean forecast over the region's windows, and the true mean rate over the same slots."""
     mine = windows[(windows.region == region) & (windows.model == model)]
-    return float(mine.yhat.mean()), float(_rate_at(region, pd.DatetimeIndex(mine.timestamp)).mean())
+    return float(mine.yhat.mean()), float(sparse_rate_at(pd.DatetimeIndex(mine.timestamp), RATES[region]).mean())
 
 
 def test_the_rmsse_champion_forecasts_close_to_the_true_rate_and_zero_never_wins(sparse_backtest):
