@@ -91,6 +91,46 @@ def fast_config():
     return ForecastConfig.from_dict({"horizon": "7D", "models": {"seasonal_naive": {}, "gbm": {"max_iter": 30}}, "selection_window": "7D"})
 
 
+# ------------------------------------------------------- results-store URLs
+#
+# The results store runs on SQLite and PostgreSQL: tests that take
+# ``store_url`` run on both.  One PostgreSQL server per session
+# (tests/postgres.py, ~1.5 s to start), a database of its own per test.
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server of the session's own on loopback (skips where PostgreSQL or psycopg is missing)."""
+    from postgres import Server, missing
+
+    reason = missing()
+    if reason:
+        pytest.skip(reason)
+    # Not in the session's temporary directory: as root the server's user must reach
+    # its folder, and the per-test check would take the folder for a test's leftover.
+    server = Server(_SESSION_TMP.parent).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """The URL of a new, empty PostgreSQL database, dropped after the test."""
+    name = postgres_server.create_database()
+    yield postgres_server.url(name)
+    postgres_server.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """A results-store URL: a new SQLite file under ``tmp_path``, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'results.sqlite'}"
+    return request.getfixturevalue("postgres_url")
+
+
 # ----------------------------------------------------------------- CI guards
 #
 # FORECASTING_NO_SKIPS=1 (set by .ci/run): a test that skips fails instead,

@@ -1,4 +1,8 @@
-"""Fixtures of the results-store tests: a store with one nightly run started."""
+"""Fixtures of the results-store tests: a store with one nightly run started, on SQLite and on PostgreSQL.
+
+``store_url`` (tests/conftest.py) is parametrised over both databases, so
+every test taking ``store`` or ``store_url`` runs on each.
+"""
 
 from __future__ import annotations
 
@@ -23,8 +27,8 @@ def region_result():
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = ResultsStore(f"sqlite:///{tmp_path / 'r.sqlite'}")
+def store(store_url):
+    s = ResultsStore(store_url)
     s.start_run("run1", "nightly", "2024-01-01", "c.sqlite", "serial", ForecastConfig(), ["a", "b"])
     yield s
     s.close()

@@ -17,8 +17,8 @@ from forecasting.store.lock import acquire, release, run_lock
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = ResultsStore(f"sqlite:///{tmp_path / 'results.sqlite'}")
+def store(store_url):
+    s = ResultsStore(store_url)
     yield s
     s.close()
 
