@@ -61,7 +61,10 @@ def add_missing_columns(engine: sa.Engine) -> list[str]:
     ``create_all`` makes missing tables but never alters existing ones; this
     does that, once.  Returns ``table.column`` of each column added.  Two
     processes opening an old store at once may both try: the loser's
-    ``ALTER`` fails, and the column is there.
+    ``ALTER`` fails, and the column is there.  SQLite reports that as an
+    OperationalError, PostgreSQL as a ProgrammingError (DuplicateColumn);
+    each ``ALTER`` has a transaction of its own, so the one that failed
+    (which PostgreSQL aborts) is rolled back before the column is looked for.
     """
     existing = sa.inspect(engine)
     added = []
@@ -75,7 +78,7 @@ def add_missing_columns(engine: sa.Engine) -> list[str]:
             try:
                 with engine.begin() as conn:
                     conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
-            except sa.exc.OperationalError:
+            except (sa.exc.OperationalError, sa.exc.ProgrammingError):
                 if column.name not in {c["name"] for c in sa.inspect(engine).get_columns(table.name)}:
                     raise
             added.append(f"{table.name}.{column.name}")
