@@ -78,3 +78,16 @@ def test_every_column_a_store_may_lack_is_nullable():
     added = {(t.name, c.name) for t in metadata.sorted_tables for c in t.columns if (t.name, c.name) in LATER_COLUMNS}
     assert added == LATER_COLUMNS
     assert all(metadata.tables[t].columns[c].nullable for t, c in LATER_COLUMNS)
+
+
+def test_each_store_url_is_on_the_database_its_name_says(store_url, request):
+    """The postgresql case is on a PostgreSQL server (no silent SQLite): the rest of the suite relies on it."""
+    store = Store(store_url)
+    try:
+        with store.engine.connect() as conn:
+            version = conn.execute(sa.text("SELECT version()" if store.engine.dialect.name == "postgresql"
+                                           else "SELECT 'SQLite ' || sqlite_version()")).scalar()
+    finally:
+        store.close()
+    expected = request.node.callspec.params["store_url"]
+    assert store.engine.dialect.name == expected and version.lower().startswith(expected)

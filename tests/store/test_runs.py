@@ -1,4 +1,4 @@
-"""The nightly runs in the results store: one transaction per region, idempotent."""
+"""The nightly runs in the results store: one transaction per region, idempotent (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,35 @@ def test_recording_a_region_twice_replaces_it(store, region_result):
     assert len(frame) == 4 and (frame.yhat == 7.0).all()
     outcomes = store.region_outcomes("run1").set_index("region")
     assert outcomes.loc["a", "attempts"] == 2 and outcomes.loc["b", "status"] == "pending"
+
+
+def test_a_later_run_of_the_same_date_replaces_the_forecasts_of_the_regions_it_forecasts(store, region_result):
+    from forecasting.config.forecast import ForecastConfig
+
+    store.record_many("run1", [region_result("a", 5.0), region_result("b", 6.0)])
+    store.finish_run("run1", "succeeded")
+    store.start_run("run2", "nightly", "2024-01-01", "c.sqlite", "serial", ForecastConfig(), ["a"])
+    store.record("run2", region_result("a", 9.0))
+    store.start_run("run3", "nightly", "2024-01-02", "c.sqlite", "serial", ForecastConfig(), ["a"])
+    store.record("run3", region_result("a", 1.0))  # another date: replaces nothing
+    assert store.forecasts("run1").region.unique().tolist() == ["b"]
+    assert (store.forecasts("run2").yhat == 9.0).all() and len(store.forecasts("run3")) == 4
+    assert store.later_run("run1")["run_id"] == "run2" and store.later_run("run2") is None
+    assert store.region_outcomes("run1").status.tolist() == ["ok", "ok"]  # its outcomes stay as they were
+
+
+def test_a_resumed_run_recomputes_only_what_is_not_ok(store, region_result):
+    from forecasting.runs.outcomes import RegionFailure
+
+    store.mark_running("run1", ["a", "b"])
+    store.record("run1", region_result("a", 5.0))
+    store.record("run1", RegionFailure("b", "forecast-2024-01-01-b", "RegionDataError", "too short", "Traceback ..."))
+    run = store.finish_run("run1", "partial", "1 region failed")
+    assert (run["status"], run["n_ok"], run["n_failed"], run["message"]) == ("partial", 1, 1, "1 region failed")
+    assert store.resume_run("run1") == ["b"]
+    run = store.run("run1")
+    assert (run["status"], run["finished_at"], run["message"]) == ("running", None, None)
+    assert store.recent_runs().run_id.tolist() == ["run1"] and len(store.forecasts("run1", "a")) == 4
 
 
 def test_bad_store_url_is_a_usage_error():
@@ -53,16 +82,21 @@ def test_regions_recorded_together_are_written_all_or_none(store, region_result)
     assert store.region_outcomes("run1").attempts.tolist() == [1, 1]
 
 
-@pytest.mark.parametrize("paramstyle", ["qmark", "named"])  # positional and named parameter styles of the driver
-def test_insert_rows_writes_what_sqlalchemys_insert_writes(tmp_path, paramstyle, region_result):
+#: Positional and named parameter styles of each database's driver.
+PARAMSTYLES = {"sqlite": ("qmark", "named"), "postgresql": ("format", "pyformat")}
+
+
+@pytest.mark.parametrize("named_style", [False, True], ids=["positional", "named"])
+def test_insert_rows_writes_what_sqlalchemys_insert_writes(store_url, named_style, region_result):
     import sqlalchemy as sa
 
     from forecasting.models.base import FORECAST_COLUMNS
     from forecasting.store.database import insert_rows, open_engine, slot_rows
     from forecasting.store.schema import forecasts
 
+    paramstyle = PARAMSTYLES[sa.engine.make_url(store_url).get_backend_name()][named_style]
     frame = region_result("a", 5.0).forecast
-    url = f"sqlite:///{tmp_path / 'r.sqlite'}"
+    url = store_url
     engine = open_engine(url)
     named = sa.create_engine(url, paramstyle=paramstyle)
     try:
