@@ -47,16 +47,42 @@ class History:
     cache: Path
     out: Path
     run_ids: list
+    #: The store's URL where it is not ``out``'s SQLite file (a copy in PostgreSQL).
+    store: str | None = None
 
     @property
     def url(self) -> str:
-        return f"sqlite:///{self.out / 'results.sqlite'}"
+        return self.store or f"sqlite:///{self.out / 'results.sqlite'}"
 
-    def copy(self, tmp_path: Path) -> "History":
-        """A copy to change (the store and the cache)."""
+    def copy(self, tmp_path: Path, store_url: str | None = None) -> "History":
+        """A copy to change (the store and the cache); the store in ``store_url`` if that is a server's (PostgreSQL)."""
         shutil.copytree(self.out, tmp_path / "out")
         shutil.copy(self.cache, tmp_path / "cache.sqlite")
-        return History(self.full, tmp_path / "cache.sqlite", tmp_path / "out", self.run_ids)
+        copied = History(self.full, tmp_path / "cache.sqlite", tmp_path / "out", self.run_ids)
+        if store_url is None or store_url.startswith("sqlite"):  # the copied file itself
+            return copied
+        copy_store(copied.url, store_url)
+        return History(self.full, copied.cache, copied.out, self.run_ids, store_url)
+
+
+def copy_store(source: str, target: str) -> None:
+    """Every row of the results store at ``source`` into the (new, empty) store at ``target``."""
+    import sqlalchemy as sa
+
+    from forecasting.store.database import Store
+    from forecasting.store.schema import metadata
+
+    Store(target).close()  # its tables
+    src, dst = sa.create_engine(source), sa.create_engine(target)
+    try:
+        with src.connect() as read, dst.begin() as write:
+            for table in metadata.sorted_tables:  # parents first: PostgreSQL checks the foreign keys
+                rows = [dict(r) for r in read.execute(sa.select(table)).mappings()]
+                if rows:
+                    write.execute(table.insert(), rows)
+    finally:
+        src.dispose()
+        dst.dispose()
 
 
 def nightly_history(root: Path, nights: int = 4, held_back: int = 14, regions: int = 3, config=None) -> History:

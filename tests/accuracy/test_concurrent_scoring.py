@@ -31,8 +31,8 @@ def _score(url, cache, barrier):
         store.close()
 
 
-def test_two_processes_scoring_at_once_give_the_sums_of_one(history, tmp_path):
-    h = history.copy(tmp_path)
+def test_two_processes_scoring_at_once_give_the_sums_of_one(history, tmp_path, store_url):
+    h = history.copy(tmp_path, store_url)
     _empty_scores(h.url)
     store = ScoreStore(h.url)
     update_scores(store, h.cache)
@@ -55,8 +55,8 @@ def test_two_processes_scoring_at_once_give_the_sums_of_one(history, tmp_path):
             store.close()
 
 
-def test_a_write_read_against_old_progress_is_refused_and_changes_nothing(history, tmp_path):
-    h = history.copy(tmp_path)
+def test_a_write_read_against_old_progress_is_refused_and_changes_nothing(history, tmp_path, store_url):
+    h = history.copy(tmp_path, store_url)
     store = ScoreStore(h.url)
     try:
         update_scores(store, h.cache)

@@ -58,8 +58,8 @@ def _by_hand(slots: pd.DataFrame) -> dict:
     return out
 
 
-def test_accuracy_matches_metrics_computed_by_hand_on_the_same_rows(history, tmp_path):
-    h = history.copy(tmp_path)
+def test_accuracy_matches_metrics_computed_by_hand_on_the_same_rows(history, tmp_path, store_url):
+    h = history.copy(tmp_path, store_url)  # scored in SQLite or PostgreSQL; _rows reads the SQLite original
     store = ScoreStore(h.url)
     try:
         update_scores(store, h.cache)
@@ -85,9 +85,9 @@ def test_accuracy_matches_metrics_computed_by_hand_on_the_same_rows(history, tmp
             assert by_lead.loc[bucket, name] == pytest.approx(value, rel=1e-9), (bucket, name)
 
 
-def test_rescoring_reads_only_new_slots_and_ends_where_one_full_pass_ends(history, tmp_path):
+def test_rescoring_reads_only_new_slots_and_ends_where_one_full_pass_ends(history, tmp_path, store_url):
     """Scored as the actuals arrive (before each run, and a day at a time after) or once at the end: the same sums."""
-    h = history.copy(tmp_path)
+    h = history.copy(tmp_path, store_url)  # scored in SQLite or PostgreSQL; _rows reads the SQLite original
     store = ScoreStore(h.url)
     try:
         assert update_scores(store, h.cache).slots > 0  # the runs scored what they could before each night
