@@ -175,10 +175,16 @@ def test_a_missing_cache_gives_forecasts_only_with_a_note(run, tmp_path):
         _png(img["src"])
 
 
-def test_store_url_explicit_run_id_and_atomic_replace(run, tmp_path, capsys):
+def test_store_url_explicit_run_id_and_atomic_replace(run, tmp_path, capsys, store_url):
+    """From the run's SQLite store, and from a PostgreSQL store holding the same rows."""
     out = tmp_path / "report.html"
     out.write_text("old")
     url = f"sqlite:///{run['results'] / 'results.sqlite'}"
+    if not store_url.startswith("sqlite"):
+        from live_history import copy_store
+
+        copy_store(url, store_url)
+        url = store_url
     assert main(["report", run["run_id"], "--out", str(out), "--store", url, "--history", "3D"]) == errors.EXIT_OK
     assert f"run {run['run_id']}, 3 regions, 2 plots" in capsys.readouterr().out
     assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
