@@ -49,6 +49,10 @@ from forecasting.models.base import FORECAST_COLUMNS
 
 metadata = sa.MetaData()
 
+# Model labels are Text, never String(n): a tuned model's or a combination's
+# label has no bound on its length, and PostgreSQL enforces a VARCHAR's
+# length where SQLite ignores it.
+
 # -------------------------------------------------------------- nightly runs
 # See forecasting.store.runs.
 
@@ -79,7 +83,7 @@ region_runs = sa.Table(
     sa.Column("region", sa.Text, primary_key=True),
     # pending (not yet submitted), running (submitted, no outcome yet), ok, failed
     sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("model", sa.String(64), nullable=True),
+    sa.Column("model", sa.Text, nullable=True),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("duration_s", sa.Float, nullable=True),
     sa.Column("worker", sa.Text, nullable=True),
@@ -96,7 +100,7 @@ forecasts = sa.Table(
     sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.run_id"), primary_key=True),
     sa.Column("region", sa.Text, primary_key=True),
     sa.Column("ts", sa.BigInteger, primary_key=True),
-    sa.Column("model", sa.String(64), nullable=False),
+    sa.Column("model", sa.Text, nullable=False),
     *[sa.Column(c, sa.Float, nullable=False) for c in FORECAST_COLUMNS],
     # The calibrated staffing quantile (the champion's backtest configured one); NULL otherwise.
     sa.Column("staff", sa.Float, nullable=True),
@@ -139,7 +143,7 @@ score_days = sa.Table(
     sa.Column("day", sa.String(10), primary_key=True),  # local date of the slots
     sa.Column("run_date", sa.String(10), nullable=False, index=True),
     sa.Column("lead", sa.Integer, nullable=False),  # day 1 is the run date itself
-    sa.Column("model", sa.String(64), nullable=False),
+    sa.Column("model", sa.Text, nullable=False),
     *[sa.Column(c, sa.Float, nullable=False) for c in SCORE_SUMS],
     *[sa.Column(f"naive_{c}", sa.Float, nullable=False) for c in SCORE_SUMS],
     sa.Index("ix_score_days_region_day", "region", "day"),
@@ -150,7 +154,7 @@ drift_flags = sa.Table(
     metadata,
     sa.Column("run_id", sa.String(64), primary_key=True),
     sa.Column("region", sa.Text, primary_key=True),
-    sa.Column("model", sa.String(64), nullable=True),
+    sa.Column("model", sa.Text, nullable=True),
     sa.Column("live_mase", sa.Float, nullable=False),
     sa.Column("naive_mase", sa.Float, nullable=True),
     sa.Column("backtest_low", sa.Float, nullable=True),

@@ -115,3 +115,17 @@ def test_insert_rows_writes_what_sqlalchemys_insert_writes(store_url, named_styl
         named.dispose()
     a, b = [[tuple(r[i] for i in range(len(r)) if i != 1) for r in got if r.region == region] for region in "ab"]
     assert len(a) == len(frame) and a == b
+
+
+def test_a_long_model_label_is_stored_whole(store, region_result):
+    """PostgreSQL enforces a VARCHAR's length (SQLite does not): a combination of tuned models names itself at length."""
+    from forecasting.models.spec import ModelSpec
+
+    members = [ModelSpec("gbm", (("learning_rate", 0.05), ("max_depth", 6), ("max_iter", 300))).label, "mstl", "seasonal_naive"]
+    label = ModelSpec("combination", (("members", tuple(members)),)).label
+    assert len(label) > 64
+    result = region_result("a", 5.0)
+    object.__setattr__(result, "model", label)
+    store.record("run1", result)
+    assert store.forecasts("run1").model.unique().tolist() == [label]
+    assert store.region_outcomes("run1").set_index("region").loc["a", "model"] == label
