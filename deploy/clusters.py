@@ -11,7 +11,8 @@ Back ends
 ``local``
     A ``distributed.LocalCluster`` on this machine: one single-threaded
     worker process per core (or ``workers``), so numerical libraries do not
-    fight over cores.
+    fight over cores.  Its scheduler and dashboard listen on loopback only
+    (``dashboard_address``, ``--dashboard-address``, exposes the dashboard).
 ``address`` (``tcp://host:port`` or ``tls://``)
     An existing scheduler.  Its workers must be able to read the cache at
     the same path.
@@ -34,6 +35,9 @@ from forecasting.runs.backends import Backend, Target, open_backend
 
 log = logging.getLogger(__name__)
 
+#: Where a local cluster's dashboard listens by default: this machine only (as the link we log says), a free port.
+LOCAL_DASHBOARD = "127.0.0.1:0"
+
 
 def default_workers() -> int:
     """One worker per core this process may use."""
@@ -51,6 +55,7 @@ def open_executor(
     yarn=None,
     cache_path: str | None = None,
     log_dir: str | None = None,
+    dashboard_address: str | None = None,
 ):
     """Open the cluster named by ``target`` and yield an executor for it (a context manager).
 
@@ -76,6 +81,9 @@ def open_executor(
     log_dir : str, optional
         With ``target="local"``: each worker also logs to
         ``LOG_DIR/worker-<name>/dask.worker.log``.
+    dashboard_address : str, optional
+        With ``target="local"``: ``HOST:PORT`` the dashboard listens at
+        (default :data:`LOCAL_DASHBOARD`, loopback only).
 
     Raises
     ------
@@ -85,17 +93,46 @@ def open_executor(
         The cluster cannot be started or reached.
     """
     return open_backend(target, workers=workers, retries=retries, connect_timeout=connect_timeout, yarn=yarn,
-                        cache_path=cache_path, log_dir=log_dir)
+                        cache_path=cache_path, log_dir=log_dir, dashboard_address=dashboard_address)
 
 
 @contextlib.contextmanager
 def open_local(target: Target, workers: int | None = None, retries: int = 2, log_dir: str | None = None,
-               **_other_backends_options) -> Iterator:
-    """A ``LocalCluster`` of ``workers`` single-threaded processes (one per core by default)."""
+               dashboard_address: str | None = None, **_other_backends_options) -> Iterator:
+    """A ``LocalCluster`` of ``workers`` single-threaded processes (one per core by default).
+
+    Its dashboard listens at ``dashboard_address`` (``HOST:PORT``, port 0 for
+    any free one), by default :data:`LOCAL_DASHBOARD`: loopback only, since
+    anyone who can reach it sees the run's tasks and logs.
+    """
     from forecasting.runs.executors import DaskExecutor
 
-    with _local_client(workers or default_workers(), log_dir) as client:
+    with _local_client(workers or default_workers(), log_dir, dashboard_address or LOCAL_DASHBOARD) as client:
         yield DaskExecutor(client, retries=retries)
+
+
+def check_local(target: Target, options: dict) -> dict:
+    """Refuse a ``dashboard_address`` that is not ``HOST:PORT`` (or ``:PORT``) before a cluster starts."""
+    address = options.get("dashboard_address")
+    if address is None:
+        return options
+    host, sep, port = str(address).rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535 or any(c.isspace() for c in host):
+        raise UsageError(f"dashboard_address must be HOST:PORT (e.g. {LOCAL_DASHBOARD}, or 0.0.0.0:8787 to reach it "
+                         f"from other hosts), got {address!r}", param="dashboard_address")
+    return options
+
+
+def add_local_arguments(parser) -> None:
+    """The local cluster's own option: where its dashboard listens."""
+    group = parser.add_argument_group("local cluster (with --cluster local)")
+    group.add_argument("--dashboard-address", metavar="HOST:PORT",
+                       help=f"where the dashboard listens (default {LOCAL_DASHBOARD}: this machine only, a free port); "
+                       "0.0.0.0:8787 lets other hosts reach it")
+
+
+def _local_options(args) -> dict:
+    return {"dashboard_address": args.dashboard_address}
 
 
 @contextlib.contextmanager
@@ -165,14 +202,15 @@ def _yarn_options(args) -> dict:
     return {"yarn": yarn_config_from_args(args)}
 
 
-local_backend = Backend("local", open_local)
+local_backend = Backend("local", open_local, check=check_local, add_arguments=add_local_arguments,
+                        options_from_args=_local_options)
 address_backend = Backend("address", open_address)
 yarn_backend = Backend("yarn", open_yarn, check=check_yarn, add_arguments=add_yarn_arguments,
                        options_from_args=_yarn_options)
 
 
 @contextlib.contextmanager
-def _local_client(n_workers: int, log_dir: str | None = None):
+def _local_client(n_workers: int, log_dir: str | None = None, dashboard_address: str = LOCAL_DASHBOARD):
     import dask
     from distributed import Client, LocalCluster
 
@@ -186,7 +224,8 @@ def _local_client(n_workers: int, log_dir: str | None = None):
                 n_workers=n_workers,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=":0",
+                # Not ":0", which is every interface, while the link logged says 127.0.0.1.
+                dashboard_address=dashboard_address,
                 silence_logs=logging.WARNING,
                 # Worker processes log in the driver's format, at its level, and import
                 # the models in the background from the moment they start (deploy.preload).

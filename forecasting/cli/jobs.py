@@ -40,6 +40,7 @@ FLAGS = {
     "environment": "--environment",
     "worker_memory": "--worker-memory",
     "worker_vcores": "--worker-vcores",
+    "dashboard_address": "--dashboard-address",
 }
 
 
