@@ -67,12 +67,22 @@ class ClusterConfig(ConfigModel):
         """Whether certificates are named."""
         return bool(self.tls_ca_file)
 
-    def relative_to(self, folder: str | Path) -> "ClusterConfig":
-        """A copy with relative paths taken from ``folder`` (the config file's), ``~`` expanded."""
-        def resolve(path: str) -> str:
-            return str(Path(folder) / Path(path).expanduser()) if path else path
+    def relative_to(self, folder: str | Path, source: str = NAMESPACE) -> "ClusterConfig":
+        """A copy with relative paths taken from ``folder`` (the config file's), ``~`` expanded.
 
-        return self._replaced({k: resolve(getattr(self, k)) for k in TLS_KEYS})
+        Raises
+        ------
+        ConfigError
+            A ``~user`` whose home directory is unknown.
+        """
+        def resolve(key: str) -> str:
+            path = getattr(self, key)
+            try:
+                return str(Path(folder) / Path(path).expanduser()) if path else path
+            except RuntimeError:  # ~nobody: no such user, or no home directory
+                raise ConfigError(f"{source}: cluster.{key}: {path}: cannot find that home directory", key=key) from None
+
+        return self._replaced({k: resolve(k) for k in TLS_KEYS})
 
     def check_files(self, source: str = NAMESPACE) -> "ClusterConfig":
         """``self``, once each file is read and the certificate matches its key.
@@ -86,8 +96,8 @@ class ClusterConfig(ConfigModel):
         if not self.tls:
             return self
         for key in TLS_KEYS:
-            path = Path(getattr(self, key)).expanduser()
-            if not path.is_file():
+            path = getattr(self, key)
+            if not _is_file(path):
                 raise ConfigError(f"{source}: cluster.{key}: {path} does not exist", key=key)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         try:
@@ -111,6 +121,13 @@ class ClusterConfig(ConfigModel):
                         require_encryption=True)
 
 
+def _is_file(path: str) -> bool:
+    try:
+        return Path(path).expanduser().is_file()
+    except (OSError, ValueError, RuntimeError):  # a name too long, a NUL byte, ~nobody
+        return False
+
+
 def _reason(exc: Exception) -> str:
     return " ".join(str(getattr(exc, "reason", None) or exc).split())
 
@@ -124,4 +141,4 @@ def load_cluster_config(path: str | Path | None) -> ClusterConfig:
         return ClusterConfig()
     # Errors name the section too: its keys could be another section's.
     config = ClusterConfig.from_dict(read_section(path, NAMESPACE), source=f"{path}: {NAMESPACE}")
-    return config.relative_to(Path(path).absolute().parent)
+    return config.relative_to(Path(path).absolute().parent, str(path))

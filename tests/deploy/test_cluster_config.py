@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from deploy.cluster_config import load_cluster_config
 from forecasting.errors import ConfigError, UsageError
@@ -103,3 +105,22 @@ def test_a_security_given_is_used_as_it_is(cert_folder):
     security = Security(**{"tls_ca_file": str(cert_folder / "ca.pem"), "tls_client_cert": str(cert_folder / "dask.crt"),
                            "tls_client_key": str(cert_folder / "dask.key")}, require_encryption=True)
     assert prepare_backend("tls://h:1", security=security).options["security"] is security
+
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+_VALUES = st.one_of(st.none(), st.booleans(), st.integers(), _TEXT, st.sampled_from(["~", "~nobody-here/ca.pem", "a" * 300, "/"]),
+                    st.lists(_TEXT, max_size=2), st.dictionaries(_TEXT, _TEXT, max_size=2))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(section=st.one_of(st.fixed_dictionaries({k: _VALUES for k in ("tls_ca_file", "tls_cert", "tls_key")}),
+                         st.dictionaries(st.one_of(st.sampled_from(["tls_ca_file", "tls_cert", "tls_key"]), _TEXT), _VALUES,
+                                         max_size=4), _VALUES))
+def test_fuzz_cluster_section_only_raises_config_errors(section, tmp_path):
+    """Whatever the section holds, a one-line ConfigError or UsageError (a bug's traceback otherwise)."""
+    config = tmp_path / "fuzz.yaml"
+    config.write_text(yaml.safe_dump({"cluster": section}))
+    try:
+        prepare_backend("tls://h:1", config_path=config)
+    except (ConfigError, UsageError) as exc:
+        assert "\n" not in str(exc)

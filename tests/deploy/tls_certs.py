@@ -34,8 +34,8 @@ def _builder(subject: str, issuer: x509.Name, public_key) -> x509.CertificateBui
             .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1)))
 
 
-def make_ca(folder: Path, name: str = "ca") -> tuple[Path, object]:
-    """A self-signed CA certificate ``folder/NAME.pem``; returns its path and its private key."""
+def make_ca(folder: Path, name: str = "ca") -> tuple[Path, tuple]:
+    """A self-signed CA certificate ``folder/NAME.pem``; returns its path and ``(certificate, key)`` to sign with."""
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (_builder(f"test {name}", _name(f"test {name}"), key.public_key())
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
