@@ -15,7 +15,9 @@ Back ends
     (``dashboard_address``, ``--dashboard-address``, exposes the dashboard).
 ``address`` (``tcp://host:port`` or ``tls://``)
     An existing scheduler.  Its workers must be able to read the cache at
-    the same path.
+    the same path.  A ``tls://`` scheduler needs the certificates of the
+    config's ``cluster:`` section (``deploy.cluster_config``), checked
+    before anything connects.
 ``yarn``
     A Dask cluster on YARN for the length of the block (``deploy.yarn``);
     it adds its own options (``--queue``...) to the commands that start a
@@ -135,17 +137,51 @@ def _local_options(args) -> dict:
     return {"dashboard_address": args.dashboard_address}
 
 
+def check_address(target: Target, options: dict) -> dict:
+    """The options with the ``security`` to reach the scheduler with, checked before anything connects.
+
+    A ``security=`` option (a ``distributed.security.Security``) is used as
+    given.  Otherwise the ``cluster:`` section of the config file at
+    ``config_path`` names the certificates: a ``tls://`` address needs them
+    (each file is read now), a ``tcp://`` one must not have any.
+
+    Raises
+    ------
+    UsageError
+        A ``tls://`` address without certificates, or certificates for a ``tcp://`` one (``param="cluster"``).
+    ConfigError
+        A bad ``cluster:`` section, or a certificate file missing or unreadable.
+    """
+    from deploy.cluster_config import load_cluster_config
+
+    if options.get("security") is not None:
+        return options
+    path = options.get("config_path")
+    config = load_cluster_config(path)
+    encrypted = target.text.startswith("tls://")
+    if encrypted and not config.tls:
+        where = f"of the config {path}" if path is not None else "of a config (none was given)"
+        raise UsageError(f"cluster: {target.text} needs TLS certificates: name tls_ca_file, tls_cert and tls_key in the "
+                         f"'cluster:' section {where}", param="cluster")
+    if config.tls and not encrypted:
+        raise UsageError(f"cluster: {target.text} is not encrypted, but the 'cluster:' section of {path} names TLS "
+                         f"certificates: use tls://{target.text.split('://', 1)[1]}", param="cluster")
+    return {**options, "security": config.check_files(str(path)).security() if config.tls else None}
+
+
 @contextlib.contextmanager
-def open_address(target: Target, retries: int = 2, connect_timeout: float | None = None, **_other_backends_options) -> Iterator:
+def open_address(target: Target, retries: int = 2, connect_timeout: float | None = None, security=None,
+                 **_other_backends_options) -> Iterator:
     """A client of the running scheduler at ``target.text``; the cluster outlives it.
 
     ``connect_timeout`` defaults to Dask's own ``distributed.comm.timeouts.connect``
     (``DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT``...), the one knob the
     command line has for how long an unreachable scheduler is waited for.
+    ``security`` (from :func:`check_address`) is the client's TLS.
     """
     from forecasting.runs.executors import DaskExecutor
 
-    with _remote_client(target.text, connect_timeout) as client:
+    with _remote_client(target.text, connect_timeout, security) as client:
         yield DaskExecutor(client, retries=retries)
 
 
@@ -204,7 +240,7 @@ def _yarn_options(args) -> dict:
 
 local_backend = Backend("local", open_local, check=check_local, add_arguments=add_local_arguments,
                         options_from_args=_local_options)
-address_backend = Backend("address", open_address)
+address_backend = Backend("address", open_address, check=check_address)
 yarn_backend = Backend("yarn", open_yarn, check=check_yarn, add_arguments=add_yarn_arguments,
                        options_from_args=_yarn_options)
 
@@ -243,7 +279,7 @@ def _local_client(n_workers: int, log_dir: str | None = None, dashboard_address:
 
 
 @contextlib.contextmanager
-def _remote_client(address: str, timeout: float | None):
+def _remote_client(address: str, timeout: float | None, security=None):
     import dask
     from dask.utils import parse_timedelta
     from distributed import Client
@@ -251,8 +287,11 @@ def _remote_client(address: str, timeout: float | None):
     if timeout is None:
         timeout = parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), default="seconds")
     try:
-        client = Client(address, timeout=timeout)
+        client = Client(address, timeout=timeout, **({"security": security} if security is not None else {}))
     except (OSError, TimeoutError) as exc:
+        tls = _tls_failure(exc) if address.startswith("tls://") else None
+        if tls:  # Dask gives up on a TLS handshake at once: waiting is not the problem, so not "within Ns".
+            raise ClusterError(f"cannot connect to the Dask scheduler at {address}: {tls}") from None
         raise ClusterError(f"cannot reach the Dask scheduler at {address} within {timeout:g}s: {exc}") from None
     try:
         n = len(client.scheduler_info().get("workers", {}))
@@ -260,3 +299,25 @@ def _remote_client(address: str, timeout: float | None):
         yield client
     finally:
         client.close()
+
+
+def _tls_failure(exc: Exception) -> str | None:
+    """Why a TLS handshake failed, on one line, saying whose certificate was refused; None if it was no TLS failure."""
+    import re
+    import ssl
+
+    cause = exc.__cause__
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return (f"its certificate is not signed by a CA of tls_ca_file ({cause.verify_message}); "
+                "check the config's 'cluster:' section")
+    text = " ".join(str(exc).split())
+    found = re.search(r"SSL\w*Error: .*", text)
+    detail = found.group(0) if found else (f"{type(cause).__name__}: {cause}" if isinstance(cause, ssl.SSLError) else None)
+    if detail is None:
+        return None
+    if "ALERT" in detail:
+        # The scheduler ended the handshake with an alert: it does not trust this client's certificate.
+        return f"the scheduler refused this client's certificate (tls_cert): {detail}"
+    # With TLS 1.3 the scheduler checks the client's certificate after the client is done:
+    # a refusal may reach the client as a closed connection only.
+    return f"the TLS handshake failed (does a CA the scheduler trusts sign this client's tls_cert?): {detail}"

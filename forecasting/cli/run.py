@@ -49,7 +49,7 @@ def cmd_run(args) -> int:
     cluster = jobs.cluster_target(args)
     regions = jobs.split(args.regions)
     if args.resume and (regions or args.run_date or args.models or args.horizon or args.on_drift or args.retention_days):
-        # (--config still gives the 'yarn:' section; its 'forecasting:' section is the run's own.)
+        # (--config still gives the 'yarn:' and 'cluster:' sections; its 'forecasting:' section is the run's own.)
         raise UsageError("--resume completes a run with its own regions, run date and config: "
                          "drop --regions/--run-date/--models/--horizon/--on-drift/--retention-days")
     if not args.resume and args.cache is None:
