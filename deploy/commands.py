@@ -33,7 +33,8 @@ def add_commands(sub) -> None:
     pack.add_argument("--force", action="store_true", help="pack even if the installed packages have not changed")
     pack.set_defaults(func=cmd_pack_env)
 
-    spec = sub.add_parser("spec", help="print the skein application spec that --cluster yarn would submit")
+    spec = sub.add_parser("spec", help="print the skein application spec that --cluster yarn would submit "
+                          "(secret environment values and URL passwords as ***)")
     spec.add_argument("--config", type=Path, required=True, help="YAML config with a 'yarn:' section")
     spec.add_argument("--cache", type=Path, required=True, help="the SQLite cache to ship to the workers")
     add_yarn_arguments(spec, workers=True)
@@ -67,10 +68,11 @@ def cmd_pack_env(args) -> int:
 def cmd_spec(args) -> int:
     """``forecasting spec``: the skein application spec that ``--cluster yarn`` would submit."""
     from deploy.clusters import yarn_config_from_args
-    from deploy.yarn.spec import build_spec
+    from deploy.yarn.spec import build_spec, shown_spec
 
     config = yarn_config_from_args(args).with_overrides(workers=args.workers).check_files()
     if not args.cache.is_file():
         raise UsageError(f"--cache: {args.cache} does not exist")
-    print(build_spec(config, str(args.cache)).to_yaml(), end="")
+    # Secret environment values print as *** (the containers of a real run get them as they are).
+    print(shown_spec(build_spec(config, str(args.cache))).to_yaml(), end="")
     return errors.EXIT_OK

@@ -85,14 +85,16 @@ def backtest(
         A subset of the cache's regions.
     cluster : str or distributed.Client
         ``"local"`` (a LocalCluster for the length of the call), ``"serial"``
-        (no Dask), a scheduler address ``"tcp://host:port"``, ``"yarn"``, or a
-        connected ``distributed.Client``, which is used and left open.
+        (no Dask), a scheduler address ``"tcp://host:port"`` or ``"tls://host:port"``
+        (certificates: ``config``'s ``cluster:`` section, or ``security=`` a ``distributed.security.Security``),
+        ``"yarn"``, or a connected ``distributed.Client``, which is used and left open.
         ``FORECASTING_SERIAL=1`` turns a named cluster into ``serial``.
     workers : int, optional
         Worker processes of a local cluster (default: one per core).
     config : path-like, optional
         A YAML config; its ``backtest:`` and ``forecasting:`` sections give
-        the defaults the arguments override.
+        the defaults the arguments override, its ``cluster:`` section the
+        certificates of a ``tls://`` scheduler.
     store : str or path-like, optional
         The results store: a SQLAlchemy URL or a SQLite file path.
         Default: ``OUT/results.sqlite``, or a temporary one.
@@ -105,7 +107,8 @@ def backtest(
     oracle_regressors, staffing, selection_metric : optional
         The config keys of those names (``staffing={"cost_under": 30, "cost_over": 10}``).
     **cluster_options
-        Passed to the cluster's back end (e.g. ``yarn=`` a YARN config for ``cluster="yarn"``).
+        Passed to the cluster's back end (e.g. ``yarn=`` a YARN config for ``cluster="yarn"``,
+        ``security=`` for a scheduler address).
 
     Returns
     -------
@@ -131,7 +134,7 @@ def backtest(
     job_config = load_config(config)
     regions = _region_list(regions)
     plan = plan_backtest(cache, bt_config, job_config, regions)
-    with _folder(out) as folder, open_cluster(cluster, workers=workers, retries=job_config.retries, cache_path=str(cache), **cluster_options) as executor:
+    with _folder(out) as folder, open_cluster(cluster, workers=workers, retries=job_config.retries, cache_path=str(cache), config_path=config, **cluster_options) as executor:
         url = _store_url(store)
         summary = run_backtest(cache, folder, executor, bt_config, job_config, regions=regions, store=url,
                                show_progress=progress, plots=plots, plan=plan, keep_windows=True)
@@ -204,11 +207,12 @@ def forecast(
     from forecasting.store.runs import ResultsStore
 
     champion = models == "champion"
+    config_path = config  # (its 'cluster:' section is the back end's to read)
     config = load_config(config).with_overrides(horizon=horizon, models=None if champion else _model_list(models))
     use_champions = True if champion else (False if models else None)
     regions = _region_list(regions)
     plan = plan_nightly(cache, config, regions, run_date)
-    with _folder(out) as folder, open_cluster(cluster, workers=workers, retries=config.retries, cache_path=str(cache), **cluster_options) as executor:
+    with _folder(out) as folder, open_cluster(cluster, workers=workers, retries=config.retries, cache_path=str(cache), config_path=config_path, **cluster_options) as executor:
         summary = run_nightly(cache, folder, executor, config, regions=regions, store=_store_url(store),
                               cluster=cluster if isinstance(cluster, str) else "", show_progress=progress,
                               use_champions=use_champions, plan=plan)

@@ -13,6 +13,7 @@ the environment's interpreter.
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import skein
 
 from deploy.yarn.config import YarnConfig
 from forecasting.config.fields import parse_memory
+from forecasting.store.urls import MASK, shown_url
 
 SCHEDULER = "dask.scheduler"
 WORKER = "dask.worker"
@@ -29,6 +31,8 @@ KV_DASHBOARD = "dask.dashboard"
 CACHE_KEY = "cache.sqlite"
 ENVIRONMENT_KEY = "environment"
 TLS_KEYS = ("dask.crt", "dask.pem")
+#: Environment variables whose value is a secret by their name (PGPASSWORD, AWS_SECRET_ACCESS_KEY, API_TOKEN...).
+SECRET_NAME = re.compile(r"PASS|SECRET|TOKEN|CREDENTIAL|PRIVATE|(^|_)(API)?KEY($|_)", re.IGNORECASE)
 
 
 def _abs(path: str) -> str:
@@ -92,3 +96,24 @@ def build_spec(config: YarnConfig, cache_path: str, tls_files: tuple[str, str] |
         ),
         services={SCHEDULER: scheduler, WORKER: worker},
     )
+
+
+def shown_env(name: str, value: str) -> str:
+    """An environment variable's value as it may be printed: ``***`` for a secret, URL passwords masked.
+
+    The containers get the real value (:func:`build_spec`); this is for
+    what is shown (``forecasting spec``).
+    """
+    return MASK if SECRET_NAME.search(name) else shown_url(value)
+
+
+def shown_spec(spec: skein.ApplicationSpec) -> skein.ApplicationSpec:
+    """A copy of ``spec`` to print: every service's environment through :func:`shown_env`.
+
+    What is submitted is ``spec`` itself; a copy printed with the secrets in
+    it would put them in terminals, CI logs and cron mails.
+    """
+    shown = skein.ApplicationSpec.from_dict(spec.to_dict())
+    for service in shown.services.values():
+        service.env = {name: shown_env(name, value) for name, value in service.env.items()}
+    return shown

@@ -69,7 +69,9 @@ def _chosen_by(won) -> str:
 
 
 def format_backtest_summary(summary) -> str:
-    """The one-screen summary printed at the end of a backtest."""
+    """The one-screen summary printed at the end of a backtest (the store's URL without its password)."""
+    from forecasting.store.urls import shown_url
+
     champs = summary.champions
     won = champs[champs.status == "champion"]
     counts = won.model.value_counts()
@@ -105,6 +107,6 @@ def format_backtest_summary(summary) -> str:
         f"  leaderboard: {summary.folder / 'leaderboard.csv'}",
         f"  champions:   {summary.folder / 'champions.csv'}",
         f"  plots:       {summary.folder / 'plots'}",
-        f"  store:       {summary.store}  ('forecasting run' with this store uses the champions)",
+        f"  store:       {shown_url(summary.store)}  ('forecasting run' with this store uses the champions)",
     ]
     return "\n".join(lines)

@@ -40,6 +40,7 @@ FLAGS = {
     "environment": "--environment",
     "worker_memory": "--worker-memory",
     "worker_vcores": "--worker-vcores",
+    "dashboard_address": "--dashboard-address",
 }
 
 
@@ -47,11 +48,12 @@ def add_job_arguments(parser, cache_required: bool = True) -> None:
     """Options that 'run' and 'backtest' share."""
     parser.add_argument("--cache", required=cache_required, type=Path, help="the SQLite cache")
     parser.add_argument("--out", required=True, type=Path, help="output folder (results store, reports)")
-    parser.add_argument("--cluster", default="local", help="serial, local (default), yarn, or a scheduler address tcp://host:port")
+    parser.add_argument("--cluster", default="local", help="serial, local (default), yarn, or a scheduler address tcp://host:port "
+                        "(tls://host:port: certificates from the config's 'cluster:' section)")
     parser.add_argument("--workers", type=int,
                         help="worker processes of a local cluster (default: one per core), or YARN worker containers")
     parser.add_argument("--regions", help="comma-separated region ids (default: all)")
-    parser.add_argument("--config", type=Path, help="YAML config ('forecasting:', 'backtest:', 'yarn:' sections)")
+    parser.add_argument("--config", type=Path, help="YAML config ('forecasting:', 'backtest:', 'yarn:', 'cluster:' sections)")
     parser.add_argument("--store", help="SQLAlchemy URL of the results store (default OUT/results.sqlite)")
     parser.add_argument("--log-dir", type=Path, help="where the driver and local workers also write their logs, one folder "
                         "per process (default OUT/logs/<time>-<pid>)")
@@ -87,7 +89,8 @@ def prepare_cluster(args, cluster: str, retries: int, cache, log_dir: Path):
 
     target = parse_target(cluster)
     backend = backend_for(target)
-    options = {"workers": args.workers, "retries": retries, "cache_path": str(cache), "log_dir": str(log_dir)}
+    options = {"workers": args.workers, "retries": retries, "cache_path": str(cache), "log_dir": str(log_dir),
+               "config_path": args.config}
     if backend.options_from_args is not None:
         options.update(backend.options_from_args(args))
     return prepare_backend(target, **options)

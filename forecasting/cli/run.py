@@ -49,7 +49,7 @@ def cmd_run(args) -> int:
     cluster = jobs.cluster_target(args)
     regions = jobs.split(args.regions)
     if args.resume and (regions or args.run_date or args.models or args.horizon or args.on_drift or args.retention_days):
-        # (--config still gives the 'yarn:' section; its 'forecasting:' section is the run's own.)
+        # (--config still gives the 'yarn:' and 'cluster:' sections; its 'forecasting:' section is the run's own.)
         raise UsageError("--resume completes a run with its own regions, run date and config: "
                          "drop --regions/--run-date/--models/--horizon/--on-drift/--retention-days")
     if not args.resume and args.cache is None:
@@ -101,7 +101,9 @@ def _resumed_cache(args) -> Path:
 
 
 def format_summary(summary) -> str:
-    """The one-screen summary printed at the end of a run."""
+    """The one-screen summary printed at the end of a run (the store's URL without its password)."""
+    from forecasting.store.urls import shown_url
+
     lines = [
         "",
         f"run {summary.run_id}  (run date {summary.run_date})  {summary.status.upper()}",
@@ -109,7 +111,7 @@ def format_summary(summary) -> str:
         f"  forecasts: {summary.folder / 'forecasts.csv'}",
         f"  failures:  {summary.folder / 'failures.csv'}",
         f"  run info:  {summary.folder / 'run.json'}",
-        f"  store:     {summary.store}",
+        f"  store:     {shown_url(summary.store)}",
     ]
     drift = summary.drift
     if drift is not None and drift.error:

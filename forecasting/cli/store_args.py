@@ -58,6 +58,7 @@ def open_store(command: str, folder_option: str, folder: Path | None, url: str |
     """
     from forecasting.store.database import store_url
     from forecasting.store.runs import ResultsStore
+    from forecasting.store.urls import shown_url
 
     if not url and not folder:
         raise UsageError(f"{command}: give {folder_option} (the runs' output folder) or --store")
@@ -71,5 +72,5 @@ def open_store(command: str, folder_option: str, folder: Path | None, url: str |
         except sa.exc.ArgumentError:
             database = None
         if database and database != ":memory:" and not Path(database).is_file():
-            raise UsageError(f"{command}: no results store at {url}")
+            raise UsageError(f"{command}: no results store at {shown_url(url)}")
     return (store_class or ResultsStore)(store_url(folder, url))

@@ -144,10 +144,7 @@ def duration(value) -> str:
 
 
 def display_url(url: str) -> str:
-    """A store URL as shown on the page: without any password."""
-    try:
-        import sqlalchemy as sa
+    """A store URL as shown on the page: without any password (:func:`forecasting.store.urls.shown_url`)."""
+    from forecasting.store.urls import shown_url
 
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - only for display
-        return "the results store"
+    return shown_url(url)

@@ -195,8 +195,9 @@ def prepare_backend(target: str | Target, **options) -> Prepared:
     target : str or Target
         ``serial``, ``local``, ``yarn``, ``tcp://host:port``...
     **options
-        Opener options: ``workers``, ``retries``, ``cache_path``, ``log_dir``
-        and the back end's own (``connect_timeout``, ``yarn``...).
+        Opener options: ``workers``, ``retries``, ``cache_path``, ``log_dir``,
+        ``config_path`` (the YAML config, whose sections a back end may read)
+        and the back end's own (``connect_timeout``, ``security``, ``yarn``...).
 
     Raises
     ------

@@ -31,6 +31,7 @@ from forecasting.logs.records import run_context
 from forecasting.store.database import store_url
 from forecasting.store.exports import export_run
 from forecasting.store.scores import ScoreStore
+from forecasting.store.urls import shown_url
 from forecasting.runs.per_region import DriftCheck, check_drift, fallback_configs, refit_drifting, region_configs
 from forecasting.store.lock import run_lock
 
@@ -229,7 +230,7 @@ def _execute(results, executor, plan: NightlyPlan, configs: dict, out_dir: Path,
     worker_cache = executor.worker_cache_path or plan.cache_path
     tasks = [RegionTask(r, worker_cache, plan.run_date, configs.get(r, config), run_id) for r in plan.todo]
     log.info("run %s: %d regions, run date %s, cluster %s, store %s", run_id, len(tasks), plan.run_date,
-             cluster or executor.name, results.url)
+             cluster or executor.name, shown_url(results.url))
     if executor.dashboard_link:
         log.info("dashboard: %s", executor.dashboard_link)
     started = time.monotonic()

@@ -26,6 +26,7 @@ from forecasting.config.forecast import ForecastConfig
 from forecasting.errors import ConfigError, ForecastingError, UsageError
 from forecasting.models.spec import ModelSpec, check_spec
 from forecasting.store.backtests import load_champions
+from forecasting.store.urls import shown_url
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ def region_configs(store, config: ForecastConfig, regions: list[str], use_champi
     champs = load_champions(store)
     if champs.empty:
         if use_champions:
-            raise UsageError(f"use_champions: the results store {url} holds no champions; "
+            raise UsageError(f"use_champions: the results store {shown_url(url)} holds no champions; "
                              "run a backtest with the same store first", param="use_champions")
         return {}
     out, unavailable = {}, {}

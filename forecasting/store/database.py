@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from forecasting.data.timestamps import to_epoch_seconds
 from forecasting.errors import StoreError, UsageError
 from forecasting.store.schema import metadata
+from forecasting.store.urls import missing_driver, shown_error, shown_url
 
 
 def store_url(out_dir: Path, url: str | None) -> str:
@@ -32,24 +33,33 @@ def store_url(out_dir: Path, url: str | None) -> str:
 def open_engine(url: str, busy_timeout: float = 30.0) -> sa.Engine:
     """An engine on ``url`` with every table of the results store created.
 
+    Every message shows ``url`` without its password, on one line
+    (:mod:`forecasting.store.urls`).
+
     Raises
     ------
     UsageError
-        If ``url`` is not a database URL SQLAlchemy can use, or the database
-        cannot be opened (missing folder, not a database file).
+        If ``url`` is not a database URL SQLAlchemy can use, its database
+        driver is not installed, or the database cannot be opened (missing
+        folder, not a database file, a server that does not answer).
     """
     try:
         # SQLite: how long a write waits for another process's lock.
         kwargs = {"connect_args": {"timeout": busy_timeout}} if url.startswith("sqlite") else {}
-        engine = sa.create_engine(url, **kwargs)
+        try:
+            engine = sa.create_engine(url, **kwargs)
+        except ImportError as exc:
+            # The dialect imports its DBAPI module here (postgresql+psycopg2:// without psycopg2):
+            # the user's install to complete, not a bug.  Only this call: an ImportError later is ours.
+            raise UsageError(missing_driver(url, exc)) from None
         metadata.create_all(engine)
         add_missing_columns(engine)
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
-        raise UsageError(f"--store: not a usable database URL {url!r}: {exc}") from None
+        raise UsageError(f"--store: not a usable database URL {shown_url(url)!r}: {shown_error(exc, url)}") from None
     except sa.exc.DatabaseError as exc:
-        # OperationalError (no such folder, not writable) and a file that is not
+        # OperationalError (no such folder, not writable, no server) and a file that is not
         # a database at all (sqlite3.DatabaseError: a corrupt or foreign file).
-        raise UsageError(f"--store: cannot open {url!r}: {exc.orig}") from None
+        raise UsageError(f"--store: cannot open {shown_url(url)!r}: {shown_error(exc.orig, url)}") from None
     return engine
 
 
@@ -117,7 +127,7 @@ class Store:
         except sa.exc.OperationalError as exc:
             # Locked past the timeout, disk full, read-only: the transaction was
             # rolled back, so nothing partial is visible.
-            raise StoreError(f"results store {self.url}: {what} failed: {exc.orig}") from None
+            raise StoreError(f"results store {shown_url(self.url)}: {what} failed: {shown_error(exc.orig, self.url)}") from None
 
 
 def slot_rows(frame: pd.DataFrame, columns, keys: dict, nan_as_null: bool = False) -> list[dict]:

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 
 from forecasting.errors import RunLockedError, StoreError
 from forecasting.store.schema import run_locks
+from forecasting.store.urls import shown_error
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def acquire(engine, kind: str, run_date: str, run_id: str, stale_after: float = 
     try:
         _acquire(engine, kind, run_date, run_id, stale_after)
     except sa.exc.OperationalError as exc:
-        raise StoreError(f"results store: cannot take the run lock for {run_date}: {exc.orig}") from None
+        raise StoreError(f"results store: cannot take the run lock for {run_date}: {shown_error(exc.orig, engine.url)}") from None
 
 
 def _acquire(engine, kind: str, run_date: str, run_id: str, stale_after: float) -> None:
@@ -140,7 +141,7 @@ def run_lock(engine, kind: str, run_date: str, run_id: str, stale_after: float =
                 with engine.begin() as conn:
                     conn.execute(run_locks.update().where(key).values(heartbeat_at=time.time()))
             except sa.exc.SQLAlchemyError as exc:  # the run's own writes will report a dead store
-                log.warning("run lock heartbeat failed: %s", exc)
+                log.warning("run lock heartbeat failed: %s", shown_error(getattr(exc, "orig", None) or exc, engine.url))
 
     thread = threading.Thread(target=beat, name="forecasting-run-lock", daemon=True)
     thread.start()
@@ -154,7 +155,7 @@ def run_lock(engine, kind: str, run_date: str, run_id: str, stale_after: float =
         except sa.exc.SQLAlchemyError as exc:
             # A store that cannot be written now: the row goes stale and the
             # next run (or --resume) takes it over.
-            log.warning("could not release the run lock for %s: %s", run_date, exc)
+            log.warning("could not release the run lock for %s: %s", run_date, shown_error(getattr(exc, "orig", None) or exc, engine.url))
 
 
 def interrupted_runs(engine, run_ids, stale_after: float = STALE_AFTER) -> set[str]:

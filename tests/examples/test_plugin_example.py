@@ -95,7 +95,8 @@ def test_backtest_on_a_local_cluster_scores_the_plugin_beside_built_in_models(si
     windows = pd.DataFrame(found["windows"])
     regions = sorted(board.region.unique())
     assert len(regions) == 3 and not found["failures"]
-    assert set(zip(board.region, board.model)) == {(r, m) for r in regions for m in models}
+    # The models asked for, and the baselines every backtest adds (zero, mean_week).
+    assert set(zip(board.region, board.model)) == {(r, m) for r in regions for m in [*models, "zero", "mean_week"]}
     ridge = board[board.model == "weekly_ridge"].set_index("region")
     assert (ridge.n_windows == 2).all() and ridge.mase.notna().all()
     per_region = windows[windows.model == "weekly_ridge"].groupby("region").cutoff.nunique()
