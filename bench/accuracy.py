@@ -194,6 +194,10 @@ the regions where the `zero` forecast has the lowest score of all candidates:
 |---|---|---|---|---|---|---|---|
 {chr(10).join(metrics)}
 
+On the sparse dataset the MASE target is not a goal: there zeros have the lowest MASE (last but one
+column), which is why champions are chosen by RMSSE. Its champions' bias (mean forecast minus mean
+actual, over the mean actual) is how far their mean lies below the orders.
+
 Regressors as known at each cutoff (weather forecasts where the cache has them, else a climatology
 of the weather before the cutoff), against the same fitted champions told the weather as recorded:
 
