@@ -56,6 +56,7 @@ def test_stopwatch_counts_cpu_of_child_processes():
     assert 0 < sw.util <= 1.5
 
 
+@pytest.mark.slow  # the benchmarks end to end at tiny size: CI's slow pass, to keep `make test` under 10 minutes
 def test_every_peer_but_spark_at_tiny_size_and_the_section_it_writes(tmp_path):
     r = digits.main(repeats=1, n_params=2, n_splits=2, workers=2,
                     peers=("serial", "processpool", "joblib", "dask.bag", "engine"))
@@ -148,6 +149,7 @@ def test_unknown_peer_is_refused():
         digits.main(repeats=1, n_params=2, peers=("serial", "ray"))
 
 
+@pytest.mark.slow  # the benchmarks end to end at tiny size: CI's slow pass, to keep `make test` under 10 minutes
 def test_engine_overheads_per_task_and_first_task():
     p = overheads.per_task(n_tasks=20, workers=2, repeats=1, roundtrips=3)
     assert p["per_task_worker_ms"] > 0 and p["per_task_wall_ms"] > 0 and p["run_task_wrapper_ms"] > 0
@@ -182,6 +184,7 @@ def test_overheads_data_cost_and_section(tmp_path):
     assert "idle cluster: CPU of the driver process" in md.read_text()
 
 
+@pytest.mark.slow  # the benchmarks end to end at tiny size: CI's slow pass, to keep `make test` under 10 minutes
 def test_idle_cluster_cpu_is_measured_per_process():
     from bench.measure import cores
 
@@ -241,6 +244,7 @@ def test_nightly_on_the_yarn_mini_cluster(tmp_path):
     assert yarn["startup_s"] > 0 and yarn["speedup"] > 0 and yarn["peak_worker_rss_mib"] > 0
 
 
+@pytest.mark.slow  # the benchmarks end to end at tiny size: CI's slow pass, to keep `make test` under 10 minutes
 def test_whole_command_quick_runs_end_to_end_and_writes_its_section(tmp_path):
     from bench import command
 
@@ -332,6 +336,7 @@ def test_timeline_marks_only_when_asked_for(tmp_path, monkeypatch):
     assert (name1, name2, pid) == ("one", "two", os.getpid()) and t1 <= t2
 
 
+@pytest.mark.slow  # the benchmarks end to end at tiny size: CI's slow pass, to keep `make test` under 10 minutes
 def test_scale_quick_runs_each_size_in_its_own_process_and_writes_its_section(tmp_path):
     from bench import scale
 
@@ -392,6 +397,7 @@ def test_scale_command_line():
     assert parser().parse_args(["scale"]).sizes == ("100", "1000", "5000")
 
 
+@pytest.mark.slow  # the benchmarks end to end at tiny size: CI's slow pass, to keep `make test` under 10 minutes
 def test_live_accuracy_at_tiny_size_scores_first_everything_then_only_the_new_day(tmp_path):
     from bench import live_accuracy
     from bench.live_data import Layout
@@ -462,6 +468,7 @@ def test_live_accuracy_command_line():
     assert (defaults.regions, defaults.nights, defaults.days, defaults.freq) == (1000, 90, 28, "h")
 
 
+@pytest.mark.slow  # the benchmarks end to end at tiny size: CI's slow pass, to keep `make test` under 10 minutes
 def test_accuracy_reports_the_oracle_gain_and_the_staffing_cost_and_coverage():
     from bench import accuracy
 
@@ -478,6 +485,7 @@ def test_accuracy_reports_the_oracle_gain_and_the_staffing_cost_and_coverage():
     assert d["rmsse_ratio"] > 0 and d["spl_ratio"] > 0 and "RMSSE ratio" in tables and "SPL ratio" in tables
 
 
+@pytest.mark.slow  # the benchmarks end to end at tiny size: CI's slow pass, to keep `make test` under 10 minutes
 def test_accuracy_on_the_sparse_dataset_reports_where_zero_would_win():
     from bench import accuracy
 
