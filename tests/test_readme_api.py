@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
@@ -22,6 +24,7 @@ def blocks(text: str, language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", text, flags=re.S)
 
 
+@pytest.mark.slow  # tens of seconds of real runs: CI's slow pass, to keep `make test` under 10 minutes
 def test_the_from_a_notebook_example_runs_and_uses_the_backtests_champions(tmp_path, monkeypatch):
     text = section("From a notebook")
     (build,) = blocks(text, "bash")

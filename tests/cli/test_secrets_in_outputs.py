@@ -43,6 +43,7 @@ def _files_with_the_password(folder: Path) -> list[str]:
     return [str(p.relative_to(folder)) for p in sorted(folder.rglob("*")) if p.is_file() and PASSWORD.encode() in p.read_bytes()]
 
 
+@pytest.mark.slow  # tens of seconds of real runs: CI's slow pass, to keep `make test` under 10 minutes
 def test_a_password_in_the_store_url_is_in_nothing_printed_or_written(synthetic_cache, tmp_path):
     url = f"sqlite+planted://bob:{PASSWORD}@/{tmp_path / 'store.sqlite'}"
     shown = url.replace(PASSWORD, "***")
