@@ -33,7 +33,8 @@ import org.apache.hadoop.yarn.server.MiniYARNCluster;
  * stop (SIGTERM), stopping YARN and HDFS on the way out.
  *
  * <p>Usage: {@code MiniClusterLauncher DIR [--nodemanagers N]
- * [--nm-memory-mb MB] [--nm-vcores N] [--keep-container-logs] [--classpath CP]}.  Started and stopped
+ * [--nm-memory-mb MB] [--nm-vcores N] [--keep-container-logs] [--classpath CP]
+ * [--kerberos [--ticket-lifetime SECONDS]]}.  Started and stopped
  * by {@code tests/yarn/minicluster/start} and {@code stop}; {@code DIR/ready}
  * appears once every NodeManager is RUNNING in the ResourceManager's view.
  */
@@ -51,6 +52,10 @@ public final class MiniClusterLauncher {
     String classpath = "";
     /** Keep each container's log folder after aggregation (the log fixtures compare the two). */
     boolean keepContainerLogs = false;
+    /** Start a KDC too, and HDFS and YARN with Kerberos authentication. */
+    boolean kerberos = false;
+    /** The KDC's maximum ticket lifetime, in seconds. */
+    long ticketLifetime = 86400;
 
     static Options parse(String[] args) {
       Options o = new Options();
@@ -62,6 +67,8 @@ public final class MiniClusterLauncher {
           case "--nm-vcores": o.nmVcores = Integer.parseInt(args[++i]); break;
           case "--classpath": o.classpath = args[++i]; break;
           case "--keep-container-logs": o.keepContainerLogs = true; break;
+          case "--kerberos": o.kerberos = true; break;
+          case "--ticket-lifetime": o.ticketLifetime = Long.parseLong(args[++i]); break;
           default:
             if (a.startsWith("--") || o.dir != null) {
               throw new IllegalArgumentException("unknown argument " + a);
@@ -90,6 +97,7 @@ public final class MiniClusterLauncher {
 
   private static volatile MiniDFSCluster dfsCluster;
   private static volatile MiniYARNCluster yarnCluster;
+  private static volatile Kerberos kerberos;
 
   static void run(Options opts) throws Exception {
     CountDownLatch stopped = new CountDownLatch(1);
@@ -109,6 +117,10 @@ public final class MiniClusterLauncher {
       } catch (RuntimeException e) {
         e.printStackTrace();
       }
+      // Last: the daemons log out through it.
+      if (kerberos != null) {
+        kerberos.stop();
+      }
       stopped.countDown();
     }, "minicluster-shutdown"));
 
@@ -121,7 +133,21 @@ public final class MiniClusterLauncher {
     core.put("hadoop.tmp.dir", opts.dir.resolve("tmp").toString());
     // The containers' user (this one) may impersonate nobody else; the
     // staging folder skein writes is the user's own home on HDFS.
+    String user = System.getProperty("user.name");
+    Kerberos krb = null;
+    Map<String, String> hdfs = new TreeMap<>();
+    hdfs.put("dfs.replication", "1");
+    if (opts.kerberos) {
+      krb = Kerberos.start(opts.dir, user, opts.ticketLifetime);
+      kerberos = krb;
+      core.putAll(krb.coreSettings());
+      hdfs.putAll(krb.hdfsClientSettings());
+      krb.hdfsDaemonSettings().forEach(base::set);
+    }
     core.forEach(base::set);
+    if (krb != null) {
+      krb.loginDaemons(base);
+    }
 
     base.set(MiniDFSCluster.HDFS_MINIDFS_BASEDIR, opts.dir.resolve("hdfs").toString());
     // An HDFS with permissions on, as in production, and replication 1 (one DataNode).
@@ -135,15 +161,27 @@ public final class MiniClusterLauncher {
     base.set("fs.defaultFS", defaultFs);
 
     FileSystem fs = dfs.getFileSystem();
-    String user = System.getProperty("user.name");
     org.apache.hadoop.fs.Path home = new org.apache.hadoop.fs.Path("/user/" + user);
     fs.mkdirs(home);
+    if (krb != null) {
+      // The NameNode's user (the superuser) is now hdfs, not this one: give
+      // the user its home and the folder the shared environment goes in.
+      org.apache.hadoop.fs.Path shared = new org.apache.hadoop.fs.Path("/forecasting");
+      fs.mkdirs(shared);
+      fs.setOwner(home, user, null);
+      fs.setOwner(shared, user, null);
+    }
     org.apache.hadoop.fs.Path appLogs = new org.apache.hadoop.fs.Path("/app-logs");
     fs.mkdirs(appLogs, new FsPermission((short) 01777));
     fs.setPermission(appLogs, new FsPermission((short) 01777));
 
     YarnConfiguration yarnConf = new YarnConfiguration(base);
     Map<String, String> yarn = yarnSettings(opts, conf);
+    if (krb != null) {
+      yarn.putAll(krb.yarnClientSettings());
+      krb.yarnDaemonSettings().forEach(yarnConf::set);
+      yarn.put("yarn.nodemanager.admin-env", yarn.get("yarn.nodemanager.admin-env") + "," + krb.containerEnv());
+    }
     yarn.forEach(yarnConf::set);
     Map<String, String> queues = capacitySchedulerSettings();
     queues.forEach(yarnConf::set);
@@ -175,16 +213,18 @@ public final class MiniClusterLauncher {
     yarn.put("yarn.resourcemanager.hostname", MiniYARNCluster.getHostname());
     writeXml(conf.resolve("core-site.xml"), core);
     writeXml(conf.resolve("yarn-site.xml"), yarn);
-    Map<String, String> hdfs = new TreeMap<>();
-    hdfs.put("dfs.replication", "1");
     writeXml(conf.resolve("hdfs-site.xml"), hdfs);
+    // Empty, as on a cluster without MapReduce; Hadoop's Kerberos login registers
+    // it as a default resource, which FsShell (not quiet) then insists on.
+    writeXml(conf.resolve("mapred-site.xml"), new TreeMap<>());
 
     Path ready = opts.dir.resolve("ready");
     Path tmpReady = opts.dir.resolve("ready.tmp");
     String info = "fs.defaultFS=" + defaultFs + "\n"
         + "yarn.resourcemanager.address=" + live.get(YarnConfiguration.RM_ADDRESS) + "\n"
         + "yarn.resourcemanager.webapp.address=" + live.get(YarnConfiguration.RM_WEBAPP_ADDRESS) + "\n"
-        + "nodemanagers=" + opts.nodeManagers + "\n";
+        + "nodemanagers=" + opts.nodeManagers + "\n"
+        + (krb != null ? krb.readyLines() : "");
     Files.write(tmpReady, info.getBytes(StandardCharsets.UTF_8));
     Files.move(tmpReady, ready, StandardCopyOption.ATOMIC_MOVE);
     System.err.println("minicluster: ready\n" + info);
