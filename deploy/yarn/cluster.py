@@ -59,6 +59,7 @@ class YarnCluster(Cluster):
         self.skein_client = skein_client
         self.security = security
         self.app = None
+        self.final_state = None
         try:
             self.app_id = skein_client.submit(spec)
         except BaseException:
@@ -212,3 +213,26 @@ class YarnCluster(Cluster):
                 except Exception:  # noqa: BLE001 - the application may be gone already
                     self._kill(diagnostics or status)
                 self.app = None
+                self.final_state = self._final_report()
+
+    def _final_report(self, wait: float = 10.0) -> str | None:
+        """Log how YARN ended the application (``FINISHED/SUCCEEDED``...), once it has.
+
+        Asked of the ResourceManager through the driver at the very end of a
+        run, typically on a new connection: on a kerberized cluster that
+        needs a fresh ticket, which skein's driver gets from its keytab when
+        the run outlived the first one.  Not knowing it never fails the run.
+        """
+        deadline = time.monotonic() + wait
+        try:
+            while True:
+                report = self.skein_client.application_report(self.app_id)
+                if str(report.state) in ("FINISHED", "FAILED", "KILLED") or time.monotonic() > deadline:
+                    break
+                time.sleep(0.25)
+        except Exception as exc:  # noqa: BLE001 - the driver or the ResourceManager is gone
+            log.warning("YARN application %s: its final state is unknown (%s: %s)", self.app_id, type(exc).__name__, exc)
+            return None
+        state = f"{report.state}/{report.final_status}"
+        log.info("YARN application %s ended %s", self.app_id, state)
+        return state

@@ -164,3 +164,19 @@ def test_fuzz_yarn_config_only_raises_config_errors_and_valid_ones_build_a_spec(
         spec = build_spec(config, str(cache))
         spec.to_protobuf()  # what skein sends: every value in range and of the right type
         assert skein.ApplicationSpec.from_yaml(spec.to_yaml()) == spec
+
+
+def test_the_gist_of_a_skein_driver_log_is_its_last_cause_without_the_stack_trace(tmp_path):
+    from deploy.yarn.run import KERBEROS_LOGIN_FAILED_RE, _driver_gist
+
+    log = tmp_path / "skein-driver.log"
+    log.write_text(
+        "26/12/03 23:47:40 INFO skein.Driver: Starting\n"
+        "Exception in thread \"main\" org.apache.hadoop.security.KerberosAuthException: failure to login\n"
+        "\tat org.apache.hadoop.security.UserGroupInformation.doSubjectLogin(UserGroupInformation.java:2069)\n"
+        "Caused by: javax.security.auth.login.LoginException: Unable to obtain password from user\n"
+        "\tat java.base/com.sun.security.auth.module.Krb5LoginModule.promptForPass(Krb5LoginModule.java:874)\n")
+    gist = _driver_gist(log)
+    assert gist == "javax.security.auth.login.LoginException: Unable to obtain password from user"
+    assert KERBEROS_LOGIN_FAILED_RE.search(gist)
+    assert _driver_gist(tmp_path / "never-written.log") == ""

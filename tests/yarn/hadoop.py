@@ -25,6 +25,8 @@ SCRIPTS = REPO / "tests" / "yarn" / "minicluster"
 HADOOP_VERSION = "3.4.1"
 #: Set (CI does) to make a missing Java or Maven fail the YARN tests instead of skipping them.
 REQUIRE_ENV = "FORECASTING_REQUIRE_YARN"
+#: What ``env.sh`` exports besides ``PATH``.
+ENV_KEYS = ("HADOOP_CONF_DIR", "JAVA_HOME", "SKEIN_DRIVER_JAVA_OPTIONS", "KRB5CCNAME")
 
 
 def unavailable() -> str | None:
@@ -45,11 +47,18 @@ class MiniCluster:
     # ------------------------------------------------------------ lifecycle
 
     def start(self, nodemanagers: int = 2, nm_memory_mb: int = 4096, timeout: float = 900,
-              keep_container_logs: bool = False) -> "MiniCluster":
+              keep_container_logs: bool = False, kerberos: bool = False,
+              ticket_lifetime: int | None = None) -> "MiniCluster":
         """Start it; ``keep_container_logs``: the NodeManagers keep each container's log
-        folder after aggregating it (see :meth:`container_log_dirs`)."""
+        folder after aggregating it (see :meth:`container_log_dirs`); ``kerberos``: with
+        Hadoop's MiniKdc, HDFS and YARN kerberized, every ticket living at most
+        ``ticket_lifetime`` s (see :attr:`kerberos`)."""
         args = [str(SCRIPTS / "start"), str(self.root), "--nodemanagers", str(nodemanagers),
                 "--nm-memory-mb", str(nm_memory_mb)] + (["--keep-container-logs"] if keep_container_logs else [])
+        if kerberos:
+            args.append("--kerberos")
+            if ticket_lifetime is not None:
+                args += ["--ticket-lifetime", str(ticket_lifetime)]
         try:
             proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -61,6 +70,13 @@ class MiniCluster:
         self.info = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
         return self
 
+    @property
+    def kerberos(self) -> dict:
+        """On a kerberized cluster: ``realm``, ``krb5_conf``, ``principal`` (the user's),
+        ``keytab`` (its keytab) and ``other_keytab`` (one that holds another principal);
+        else empty."""
+        return {k.removeprefix("kerberos."): v for k, v in self.info.items() if k.startswith("kerberos.")}
+
     def stop(self) -> None:
         subprocess.run([str(SCRIPTS / "stop"), str(self.root)], capture_output=True, timeout=180)
 
@@ -71,16 +87,18 @@ class MiniCluster:
         self.stop()
 
     def env(self) -> dict:
-        """What ``DIR/env.sh`` sets: the cluster's ``yarn`` on ``PATH``, ``HADOOP_CONF_DIR``, ``JAVA_HOME``."""
+        """What ``DIR/env.sh`` sets: the cluster's ``yarn`` on ``PATH``, ``HADOOP_CONF_DIR``, ``JAVA_HOME``
+        (and on a kerberized cluster ``SKEIN_DRIVER_JAVA_OPTIONS``, naming its krb5.conf, and ``KRB5CCNAME``)."""
         text = (self.root / "env.sh").read_text()
-        java_home = re.search(r'^export JAVA_HOME="(.*)"$', text, re.M)[1]
-        return {"JAVA_HOME": java_home, "HADOOP_CONF_DIR": str(self.conf_dir),
-                "PATH": f"{self.root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
+        exported = dict(re.findall(r'^export (\w+)="(.*)"$', text, re.M))
+        env = {k: v for k, v in exported.items() if k in ENV_KEYS}
+        env["PATH"] = f"{self.root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+        return env
 
     @contextlib.contextmanager
     def activated(self):
         """Make this cluster the process's Hadoop cluster (what ``env.sh`` does) while the block runs."""
-        saved = {k: os.environ.get(k) for k in ("PATH", "HADOOP_CONF_DIR", "JAVA_HOME")}
+        saved = {k: os.environ.get(k) for k in ("PATH", *ENV_KEYS)}
         os.environ.update(self.env())
         try:
             yield self
