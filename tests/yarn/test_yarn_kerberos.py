@@ -90,8 +90,10 @@ def test_a_nightly_run_with_principal_and_keytab_outlives_its_ticket(
     elapsed = time.monotonic() - started
     # The run outlived its first ticket (the NodeManager unpacks the
     # environment for minutes), and the driver still asked the
-    # ResourceManager how it ended, on a connection made after the ticket
-    # expired: skein's driver logged in again from the keytab.
+    # ResourceManager how it ended, after that ticket's lifetime.  (Which
+    # layer got the fresh ticket from the keytab is not pinned down here:
+    # with Hadoop's own re-login held off, hadoop.kerberos.min.seconds.before.relogin,
+    # this still passed; see the README.)
     assert elapsed > TICKET_LIFETIME + 30, f"the run took {elapsed:.0f}s: too short to outlive a ticket"
     (app,) = submitted(kerberized_cluster, name)
     assert app["user"] == info["principal"].split("@")[0]
