@@ -32,6 +32,8 @@ ACTIVE = ("WAITING", "REQUESTED", "RUNNING")
 #: "Container ... is running beyond the 'PHYSICAL' memory limit").
 MEMORY_KILL_RE = re.compile(r"(?:physical|virtual) memory used|exceeding memory limits|beyond the '(?:PHYSICAL|VIRTUAL)' memory")
 FINAL_STATUSES = ("SUCCEEDED", "FAILED", "KILLED")
+#: YARN's states of an application that has ended.
+ENDED = ("FINISHED", "FAILED", "KILLED")
 
 
 def logs_hint(app_id: str) -> str:
@@ -105,7 +107,7 @@ class YarnCluster(Cluster):
             state = str(report.state)
             if state == "RUNNING":
                 return
-            if state in ("FAILED", "KILLED", "FINISHED"):
+            if state in ENDED:
                 raise self._ended(report, "it started")
             if time.monotonic() > deadline:
                 raise self._timed_out(timeout, f"the application master (still {state}: a full queue?)")
@@ -117,7 +119,7 @@ class YarnCluster(Cluster):
             if value:
                 return value.decode()
             report = self.skein_client.application_report(self.app_id)
-            if str(report.state) in ("FAILED", "KILLED", "FINISHED"):
+            if str(report.state) in ENDED:
                 raise self._ended(report, "its scheduler started")
             if time.monotonic() > deadline:
                 raise self._timed_out(timeout, "the Dask scheduler")
@@ -227,7 +229,7 @@ class YarnCluster(Cluster):
         try:
             while True:
                 report = self.skein_client.application_report(self.app_id)
-                if str(report.state) in ("FINISHED", "FAILED", "KILLED") or time.monotonic() > deadline:
+                if str(report.state) in ENDED or time.monotonic() > deadline:
                     break
                 time.sleep(0.25)
         except Exception as exc:  # noqa: BLE001 - the driver or the ResourceManager is gone

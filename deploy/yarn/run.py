@@ -59,11 +59,9 @@ def check_logged_in(client, config: YarnConfig) -> None:
 
     try:
         client.get_queue(config.queue)
-    except skein.exceptions.DriverError as exc:
-        if NO_TICKET in str(exc):
-            raise no_ticket_error() from None
-        log.debug("queue check before submitting failed: %s", exc)
     except Exception as exc:  # noqa: BLE001 - a missing queue etc.: submit says it better
+        if isinstance(exc, skein.exceptions.DriverError) and NO_TICKET in str(exc):
+            raise no_ticket_error() from None
         log.debug("queue check before submitting failed: %s", exc)
 
 

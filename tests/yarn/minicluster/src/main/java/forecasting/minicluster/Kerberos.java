@@ -100,7 +100,7 @@ final class Kerberos {
         + "DEFAULT";
   }
 
-  /** What clients and daemons share: Kerberos authentication, and the daemons' principals. */
+  /** What clients and daemons share: Kerberos authentication, and how principals map to user names. */
   Map<String, String> coreSettings() {
     Map<String, String> s = new TreeMap<>();
     s.put("hadoop.security.authentication", "kerberos");
